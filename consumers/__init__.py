@@ -1,0 +1,1 @@
+"""Downstream of the hub: forwarding to the national exchange, and auditors' replay."""

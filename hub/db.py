@@ -1,0 +1,52 @@
+"""The SQL database: one metadata for every table, and an engine whose errors are the hub's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+
+from hub.errors import DatabaseError
+
+__all__ = ["connect", "metadata"]
+
+metadata = sa.MetaData()
+
+
+def _redacted(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def connect(url: str) -> Engine:
+    """An engine for ``url`` whose tables exist; :class:`DatabaseError` if it cannot be used."""
+    # Import the table modules so that every table is on the metadata before create_all.
+    import hub.registry.tables
+    import hub.dossier_store
+    import hub.schema_store.tables  # noqa: F401
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise DatabaseError(f"HUB_DATABASE_URL {url!r} is not a database URL") from exc
+    if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = sa.create_engine(parsed, pool_pre_ping=True)
+        metadata.create_all(engine)
+    except NoSuchModuleError as exc:
+        raise DatabaseError(f"no driver for database URL {_redacted(url)}: {exc}") from exc
+    except ModuleNotFoundError as exc:
+        raise DatabaseError(
+            f"database driver {exc.name!r} is not installed for {_redacted(url)}"
+        ) from exc
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise DatabaseError(f"cannot reach database {_redacted(url)}: {reason}") from exc
+    except SQLAlchemyError as exc:
+        raise DatabaseError(f"cannot use database {_redacted(url)}: {exc}") from exc
+    return engine

@@ -1,0 +1,1 @@
+"""The national exchange (NDXP): a mock server, and the client the forwarder uses."""

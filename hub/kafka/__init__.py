@@ -1,0 +1,1 @@
+"""Kafka adapters: the embedded broker, admin, producer and consumer, and the stage loop."""

@@ -1,0 +1,201 @@
+"""The thin loop around a stream-processing stage: consume, process, produce, commit.
+
+Delivery is at-least-once: a batch's offsets are committed only after every output of the
+batch has been acknowledged by the broker. A stage failure rewinds to the batch's first
+offsets and tries again after a pause, so nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from hub.errors import BrokerError, HubError
+from hub.kafka.clients import KafkaClients
+from hub.metrics import HubMetrics
+
+__all__ = ["OutMessage", "Stage", "StageRunner", "StageStats"]
+
+_log = logging.getLogger("hub.stage")
+Headers = list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class OutMessage:
+    """A record a stage wants produced."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: Headers = field(default_factory=list)
+
+
+class Stage(Protocol):
+    """A stream processor: a name, its consumer group, its inputs and a batch function."""
+
+    name: str
+    group: str
+    inputs: Sequence[str]
+
+    def process(self, batch: list[Message]) -> list[OutMessage]:
+        """Turn a batch of input messages into the messages to produce."""
+        ...
+
+    def committed(self) -> None:
+        """Called once the outputs of the last batch are delivered and its offsets committed."""
+        ...
+
+
+@dataclass
+class StageStats:
+    """What a running stage has done; read by the demo and the health check."""
+
+    consumed: int = 0
+    produced: int = 0
+    batches: int = 0
+    failures: int = 0
+    last_error: str | None = None
+    assigned: set[tuple[str, int]] = field(default_factory=set)
+    at_end: set[tuple[str, int]] = field(default_factory=set)
+
+    @property
+    def caught_up(self) -> bool:
+        """True when every assigned partition has been read to its end."""
+        return bool(self.assigned) and self.assigned <= self.at_end
+
+
+class StageRunner:
+    """Runs one :class:`Stage` until ``stop`` is set; meant for a thread or a process."""
+
+    def __init__(
+        self, stage: Stage, clients: KafkaClients, *, batch_size: int = 2000,
+        stop: threading.Event | None = None, retry_pause: float = 1.0,
+        metrics: HubMetrics | None = None,
+    ) -> None:
+        self.stage = stage
+        self.clients = clients
+        self.batch_size = batch_size
+        self.stop = stop or threading.Event()
+        self.retry_pause = retry_pause
+        self.stats = StageStats()
+        self.metrics = metrics or HubMetrics()
+        self._delivery_errors: list[str] = []
+
+    def run(self) -> None:
+        """Consume and process until stopped; closes its clients on the way out."""
+        consumer = self.clients.consumer(self.stage.group)
+        producer = self.clients.producer()
+        consumer.subscribe(
+            list(self.stage.inputs), on_assign=self._on_assign, on_revoke=self._on_revoke
+        )
+        try:
+            while not self.stop.is_set():
+                messages = consumer.consume(self.batch_size, 0.5)
+                batch = self._records(messages)
+                if batch:
+                    self._handle(batch, consumer, producer)
+        finally:
+            producer.flush(10)
+            consumer.close()
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.stats.assigned |= {(p.topic, p.partition) for p in partitions}
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        gone = {(p.topic, p.partition) for p in partitions}
+        self.stats.assigned -= gone
+        self.stats.at_end -= gone
+
+    def _records(self, messages: list[Message]) -> list[Message]:
+        batch = []
+        for message in messages:
+            error = message.error()
+            if error is None:
+                batch.append(message)
+                self.stats.at_end.discard((message.topic(), message.partition()))
+            elif error.code() == KafkaError._PARTITION_EOF:
+                self.stats.at_end.add((message.topic(), message.partition()))
+            else:
+                _log.warning("%s: consumer error: %s", self.stage.name, error.str())
+        return batch
+
+    def _handle(self, batch: list[Message], consumer: Consumer, producer: Producer) -> None:
+        started = time.perf_counter()
+        try:
+            outputs = self.stage.process(batch)
+            self._produce(producer, outputs)
+        except HubError as exc:
+            self._retry_later(batch, consumer, exc)
+            return
+        self._commit(consumer, batch)
+        self.stage.committed()
+        self._count(batch, outputs)
+        self.stats.consumed += len(batch)
+        self.stats.produced += len(outputs)
+        self.stats.batches += 1
+        self.metrics.stage_batch_seconds.labels(self.stage.name).observe(
+            time.perf_counter() - started
+        )
+
+    def _count(self, batch: list[Message], outputs: list[OutMessage]) -> None:
+        name = self.stage.name
+        for topic, n in Counter(m.topic() for m in batch).items():
+            self.metrics.stage_consumed.labels(name, topic).inc(n)
+        for topic, n in Counter(o.topic for o in outputs).items():
+            self.metrics.stage_produced.labels(name, topic).inc(n)
+
+    def _produce(self, producer: Producer, outputs: list[OutMessage]) -> None:
+        self._delivery_errors.clear()
+        for out in outputs:
+            while True:
+                try:
+                    producer.produce(
+                        out.topic, out.value, out.key, headers=out.headers,
+                        on_delivery=self._on_delivery,
+                    )
+                    break
+                except BufferError:  # local queue full: let deliveries drain, then retry
+                    producer.poll(0.1)
+        remaining = producer.flush(30)
+        if remaining or self._delivery_errors:
+            detail = self._delivery_errors[0] if self._delivery_errors else "flush timed out"
+            raise BrokerError(f"{self.stage.name}: {len(self._delivery_errors) or remaining} "
+                              f"outputs not delivered: {detail}")
+
+    def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
+        if error is not None:
+            self._delivery_errors.append(f"{message.topic()}: {error.str()}")
+
+    def _commit(self, consumer: Consumer, batch: list[Message]) -> None:
+        positions: dict[tuple[str, int], int] = {}
+        for message in batch:
+            positions[(message.topic(), message.partition())] = message.offset() + 1
+        offsets = [TopicPartition(t, p, o) for (t, p), o in positions.items()]
+        try:
+            consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            # The outputs are out; after a rebalance the next owner re-reads from the last
+            # commit and downstream de-duplicates by record id.
+            _log.warning("%s: commit failed: %s", self.stage.name, exc.args[0].str())
+
+    def _retry_later(self, batch: list[Message], consumer: Consumer, exc: HubError) -> None:
+        self.stats.failures += 1
+        self.metrics.stage_failures.labels(self.stage.name).inc()
+        self.stats.last_error = str(exc)
+        _log.warning("%s: batch failed, will retry: %s", self.stage.name, exc)
+        first: dict[tuple[str, int], int] = {}
+        for message in batch:
+            first.setdefault((message.topic(), message.partition()), message.offset())
+        for (topic, partition), offset in first.items():
+            try:
+                consumer.seek(TopicPartition(topic, partition, offset))
+            except KafkaException as seek_error:
+                _log.warning("%s: seek failed: %s", self.stage.name, seek_error)
+        self.stop.wait(self.retry_pause)

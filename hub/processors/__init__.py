@@ -1,0 +1,1 @@
+"""Stream processors: each a :class:`~hub.kafka.loop.Stage` around pure functions."""

@@ -1,0 +1,78 @@
+"""Bring up what the hub needs: a broker (embedded unless configured), the database, topics, schemas."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import ExitStack
+from types import TracebackType
+
+from sqlalchemy.engine import Engine
+
+from hub.db import connect
+from hub.kafka.broker import EmbeddedBroker
+from hub.kafka.clients import KafkaClients
+from hub.schema_store import RegisteredSchema, SchemaStore
+from hub.schemas import get_catalog
+from hub.serde import AvroCodec
+from hub.settings import Settings
+from hub.topics import ALL_TOPICS
+
+__all__ = ["Runtime"]
+
+_log = logging.getLogger("hub.runtime")
+
+
+class Runtime:
+    """The hub's connections for one process; a context manager that cleans up after itself."""
+
+    def __init__(self, settings: Settings, *, need_database: bool = True) -> None:
+        self.settings = settings
+        self.need_database = need_database
+        self.broker: EmbeddedBroker | None = None
+        self._stack = ExitStack()
+        self.schema_ids: dict[str, RegisteredSchema] = {}
+
+    def __enter__(self) -> Runtime:
+        try:
+            self._start()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def _start(self) -> None:
+        s = self.settings
+        if s.kafka_bootstrap:
+            bootstrap = s.kafka_bootstrap
+        else:
+            self.broker = self._stack.enter_context(
+                EmbeddedBroker(s.embedded_broker_port, start_timeout=s.broker_start_timeout))
+            bootstrap = self.broker.bootstrap
+            _log.info("embedded broker listening on %s", bootstrap)
+        self.clients = KafkaClients(s.kafka_client_config(bootstrap))
+        if s.kafka_bootstrap:
+            self.clients.check_reachable()
+        self.engine: Engine = connect(s.resolved_database_url)
+        self._stack.callback(self.engine.dispose)
+        self.schemas = SchemaStore(self.engine)
+        self.codec = AvroCodec(self.schemas.schema_text, s.max_record_bytes)
+
+    def prepare(self) -> list[str]:
+        """Create missing topics and register the hub's schemas; returns the topics created."""
+        created = self.clients.ensure_topics(ALL_TOPICS, self.settings.kafka_replication_factor)
+        catalog = get_catalog()
+        for topic in ALL_TOPICS:
+            if topic.value_schema:
+                registered = self.schemas.register(topic.subject, catalog.text(topic.value_schema))
+                self.schema_ids[topic.value_schema] = registered
+        return created
+
+    def schema_id(self, name: str) -> int:
+        """Registered id of the hub schema ``name`` (after :meth:`prepare`)."""
+        return self.schema_ids[name].schema_id
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stack.close()

@@ -1,0 +1,122 @@
+"""Records on the wire: Confluent wire format (0x00, 4-byte big-endian schema id, Avro binary)."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from collections.abc import Callable
+from typing import Any
+
+import fastavro
+from fastavro.validation import ValidationError, validate
+
+from hub.errors import RecordDecodeError, RecordEncodeError, SchemaError
+
+__all__ = ["HEADER_SIZE", "MAGIC_BYTE", "AvroCodec", "DecodeReason", "frame", "unframe"]
+
+MAGIC_BYTE = 0
+HEADER_SIZE = 5
+_HEADER = struct.Struct(">bI")
+
+
+class DecodeReason:
+    """Reason codes for bytes that are not a readable hub record."""
+
+    EMPTY = "EMPTY_VALUE"
+    BAD_MAGIC = "BAD_MAGIC_BYTE"
+    UNKNOWN_SCHEMA = "UNKNOWN_SCHEMA_ID"
+    TRUNCATED = "TRUNCATED_RECORD"
+    OVERSIZED = "OVERSIZED_RECORD"
+    NOT_AVRO = "NOT_AVRO"
+
+
+def frame(schema_id: int, payload: bytes) -> bytes:
+    """Prefix Avro ``payload`` with the wire-format header."""
+    return _HEADER.pack(MAGIC_BYTE, schema_id) + payload
+
+
+def unframe(data: bytes | None, max_bytes: int) -> tuple[int, memoryview]:
+    """Split wire bytes into schema id and Avro payload, or raise :class:`RecordDecodeError`."""
+    if not data:
+        raise RecordDecodeError(DecodeReason.EMPTY, "empty value")
+    if len(data) > max_bytes:
+        raise RecordDecodeError(
+            DecodeReason.OVERSIZED, f"value of {len(data)} bytes exceeds {max_bytes}"
+        )
+    if data[0] != MAGIC_BYTE:
+        raise RecordDecodeError(
+            DecodeReason.BAD_MAGIC, f"first byte is 0x{data[0]:02x}, not the wire format's 0x00"
+        )
+    if len(data) < HEADER_SIZE:
+        raise RecordDecodeError(DecodeReason.TRUNCATED, f"only {len(data)} bytes, no schema id")
+    _, schema_id = _HEADER.unpack_from(data)
+    return schema_id, memoryview(data)[HEADER_SIZE:]
+
+
+SchemaLookup = Callable[[int], str | None]
+
+
+class AvroCodec:
+    """Encodes and decodes hub records; schemas by id come from ``lookup`` and are cached."""
+
+    def __init__(self, lookup: SchemaLookup, max_bytes: int = 1_000_000) -> None:
+        self._lookup = lookup
+        self._max_bytes = max_bytes
+        self._parsed: dict[int, Any] = {}
+
+    def schema(self, schema_id: int) -> Any:
+        """The parsed schema for ``schema_id``; :class:`RecordDecodeError` if none is known."""
+        parsed = self._parsed.get(schema_id)
+        if parsed is None:
+            text = self._lookup(schema_id)
+            if text is None:
+                raise RecordDecodeError(
+                    DecodeReason.UNKNOWN_SCHEMA, f"schema id {schema_id} is not registered"
+                )
+            try:
+                parsed = fastavro.parse_schema(json.loads(text))
+            except (ValueError, fastavro.schema.SchemaParseException) as exc:
+                raise SchemaError(f"registered schema id {schema_id} is invalid: {exc}") from exc
+            self._parsed[schema_id] = parsed
+        return parsed
+
+    def encode(self, schema_id: int, record: dict[str, Any]) -> bytes:
+        """Wire bytes for ``record``; :class:`RecordEncodeError` names the field that is wrong."""
+        parsed = self.schema(schema_id)
+        buffer = io.BytesIO()
+        buffer.write(_HEADER.pack(MAGIC_BYTE, schema_id))
+        try:
+            fastavro.schemaless_writer(buffer, parsed, record)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise RecordEncodeError(_describe_invalid(record, parsed, exc)) from exc
+        return buffer.getvalue()
+
+    def decode(self, data: bytes | None) -> tuple[int, dict[str, Any]]:
+        """Schema id and record from wire bytes; :class:`RecordDecodeError` with a reason."""
+        schema_id, payload = unframe(data, self._max_bytes)
+        parsed = self.schema(schema_id)
+        stream = io.BytesIO(payload)
+        try:
+            record = fastavro.schemaless_reader(stream, parsed, None)
+        except EOFError as exc:
+            raise RecordDecodeError(DecodeReason.TRUNCATED, "Avro payload ends early") from exc
+        except Exception as exc:  # fastavro raises many kinds on garbage input
+            raise RecordDecodeError(DecodeReason.NOT_AVRO, f"not Avro for schema id {schema_id}: "
+                                    f"{type(exc).__name__}: {exc}") from exc
+        if stream.tell() != len(payload):
+            raise RecordDecodeError(
+                DecodeReason.NOT_AVRO,
+                f"{len(payload) - stream.tell()} bytes left over after the record",
+            )
+        return schema_id, record  # type: ignore[return-value]
+
+
+def _describe_invalid(record: dict[str, Any], parsed: Any, exc: Exception) -> str:
+    """A one-line description of why ``record`` does not match ``parsed``."""
+    try:
+        validate(record, parsed, raise_errors=True)
+    except ValidationError as invalid:
+        problems = sorted(set(invalid.errors))
+        return "; ".join(str(p) for p in problems[:3])
+    return str(exc)

@@ -1,0 +1,83 @@
+"""The hub's one settings object, read once from the environment (prefix ``HUB_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hub.errors import ConfigError
+
+__all__ = ["Settings", "get_settings"]
+
+
+class Settings(BaseSettings):
+    """Everything the hub can be told. Unset values mean "use the embedded default"."""
+
+    model_config = SettingsConfigDict(env_prefix="HUB_", frozen=True, extra="ignore")
+
+    kafka_bootstrap: str | None = Field(
+        default=None,
+        description="Kafka bootstrap servers. Unset: the hub starts its embedded broker.",
+    )
+    kafka_security_protocol: str = Field(default="PLAINTEXT")
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_replication_factor: int = Field(default=1, ge=1)
+    embedded_broker_port: int = Field(
+        default=0, ge=0, le=65535, description="Port for the embedded broker; 0 picks a free one."
+    )
+    broker_start_timeout: float = Field(default=20.0, gt=0)
+
+    data_dir: Path = Field(default=Path(".hub-data"))
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL. Unset: a SQLite file in HUB_DATA_DIR."
+    )
+
+    exchange_url: str | None = Field(
+        default=None, description="National exchange base URL. Unset: the hub starts its mock."
+    )
+    exchange_timeout: float = Field(default=10.0, gt=0)
+    exchange_max_attempts: int = Field(default=5, ge=1)
+
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port.")
+
+    province_code: str = Field(default="74", pattern=r"^\d{2,3}$")
+    consumer_batch_size: int = Field(default=2000, ge=1)
+    max_record_bytes: int = Field(default=1_000_000, ge=64)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL to use: the configured one, or the embedded SQLite file."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'hub.db').as_posix()}"
+
+    def kafka_client_config(self, bootstrap: str) -> dict[str, str]:
+        """librdkafka settings shared by every client: address and security, nothing else."""
+        config = {
+            "bootstrap.servers": bootstrap,
+            "security.protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_sasl_mechanism:
+            config["sasl.mechanism"] = self.kafka_sasl_mechanism
+        if self.kafka_sasl_username:
+            config["sasl.username"] = self.kafka_sasl_username
+        if self.kafka_sasl_password:
+            config["sasl.password"] = self.kafka_sasl_password.get_secret_value()
+        return config
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Read the settings once; a bad value becomes a one-line :class:`ConfigError`."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "HUB_" + "_".join(str(part) for part in first["loc"]).upper()
+        raise ConfigError(f"{name}: {first['msg']}") from exc

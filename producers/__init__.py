@@ -1,0 +1,1 @@
+"""Department side: simulated province data and the publisher agencies use."""
