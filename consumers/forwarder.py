@@ -40,16 +40,23 @@ def to_exchange_document(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def ack_message(ack: dict[str, Any], attempts: int, codec: AvroCodec, schema_id: int,
-                now: datetime) -> OutMessage:
+def ack_message(
+    ack: dict[str, Any], attempts: int, codec: AvroCodec, schema_id: int, now: datetime
+) -> OutMessage:
     """The acks-topic message for one acknowledgement from the exchange."""
     status = ack.get("status") if ack.get("status") in ("ACCEPTED", "DUPLICATE") else "REJECTED"
     record_id = str(ack.get("record_id"))
-    value = codec.encode(schema_id, {
-        "record_id": record_id, "status": status,
-        "exchange_transaction_id": ack.get("transaction_id"), "detail": ack.get("detail"),
-        "attempts": attempts, "acked_at": now,
-    })
+    value = codec.encode(
+        schema_id,
+        {
+            "record_id": record_id,
+            "status": status,
+            "exchange_transaction_id": ack.get("transaction_id"),
+            "detail": ack.get("detail"),
+            "attempts": attempts,
+            "acked_at": now,
+        },
+    )
     return OutMessage(EXCHANGE_ACKS.name, record_id.encode(), value)
 
 
@@ -58,10 +65,11 @@ class ForwardStage:
 
     name = "forward"
     group = Group.FORWARD.value
-    inputs = (RECONCILED.name,)
+    inputs: tuple[str, ...] = (RECONCILED.name,)
 
-    def __init__(self, codec: AvroCodec, client: ExchangeClient, ack_schema_id: int,
-                 metrics: HubMetrics) -> None:
+    def __init__(
+        self, codec: AvroCodec, client: ExchangeClient, ack_schema_id: int, metrics: HubMetrics
+    ) -> None:
         self.codec = codec
         self.client = client
         self.ack_schema_id = ack_schema_id
@@ -78,8 +86,7 @@ class ForwardStage:
         finally:
             self.metrics.forward_attempts.labels("call").inc(self.client.attempts)
         now = datetime.now(UTC)
-        outputs = [ack_message(a, self.client.attempts, self.codec, self.ack_schema_id, now)
-                   for a in acks]
+        outputs = [ack_message(a, self.client.attempts, self.codec, self.ack_schema_id, now) for a in acks]
         self._pending = [str(a.get("status")) for a in acks]
         return outputs
 

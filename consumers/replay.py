@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
@@ -33,7 +32,9 @@ def _plain(value: Any) -> Any:
 def message_to_json(message: Message, topic: Topic, codec: AvroCodec) -> dict[str, Any]:
     """A message as a JSON-ready dict: position, key, headers and the decoded value."""
     out: dict[str, Any] = {
-        "topic": message.topic(), "partition": message.partition(), "offset": message.offset(),
+        "topic": message.topic(),
+        "partition": message.partition(),
+        "offset": message.offset(),
         "timestamp_ms": message.timestamp()[1],
         "key": message.key().decode(errors="replace") if message.key() else None,
         "headers": {k: (v or b"").decode(errors="replace") for k, v in message.headers() or []},
@@ -52,8 +53,12 @@ def message_to_json(message: Message, topic: Topic, codec: AvroCodec) -> dict[st
 
 
 def replay(
-    clients: KafkaClients, topic: Topic, codec: AvroCodec, from_offset: int = 0,
-    limit: int | None = None, timeout: float = 5.0,
+    clients: KafkaClients,
+    topic: Topic,
+    codec: AvroCodec,
+    from_offset: int = 0,
+    limit: int | None = None,
+    timeout: float = 5.0,
 ) -> Iterator[dict[str, Any]]:
     """Records of ``topic`` from ``from_offset`` in every partition, until the end or ``limit``."""
     partitions = clients.existing_topics().get(topic.name)

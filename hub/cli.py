@@ -21,7 +21,9 @@ app = typer.Typer(
     "Settings come from HUB_* environment variables; with HUB_KAFKA_BOOTSTRAP unset the hub "
     "starts its embedded broker, with HUB_DATABASE_URL unset it uses a SQLite file in "
     "HUB_DATA_DIR (default .hub-data).",
-    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
 )
 out = Console()
 err = Console(stderr=True)
@@ -32,7 +34,8 @@ def _configure(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what the hub does.")] = False,
 ) -> None:
     logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
+        level=logging.INFO if verbose else logging.WARNING,
+        stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if not verbose:
@@ -82,13 +85,16 @@ def replay(
     settings = get_settings()
     declared = topic_by_name(topic)
     if not settings.kafka_bootstrap:
-        raise HubError("replay needs a running broker: set HUB_KAFKA_BOOTSTRAP (e.g. to the "
-                       "address printed by `hub broker`); the embedded broker keeps nothing "
-                       "between runs")
+        raise HubError(
+            "replay needs a running broker: set HUB_KAFKA_BOOTSTRAP (e.g. to the "
+            "address printed by `hub broker`); the embedded broker keeps nothing "
+            "between runs"
+        )
     clients = KafkaClients(settings.kafka_client_config(settings.kafka_bootstrap))
     clients.check_reachable()
-    codec = AvroCodec(SchemaStore(connect(settings.resolved_database_url)).schema_text,
-                      settings.max_record_bytes)
+    codec = AvroCodec(
+        SchemaStore(connect(settings.resolved_database_url)).schema_text, settings.max_record_bytes
+    )
     for line in replay_topic(clients, declared, codec, from_offset, limit):
         sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
 
@@ -100,8 +106,7 @@ def topics() -> None:
 
     table = Table("topic", "partitions", "key", "value schema", "what")
     for t in ALL_TOPICS:
-        table.add_row(t.name, str(t.partitions), t.key, t.value_schema or "(original bytes)",
-                      t.description)
+        table.add_row(t.name, str(t.partitions), t.key, t.value_schema or "(original bytes)", t.description)
     out.print(table)
 
 
@@ -112,20 +117,25 @@ def broker(
     """Run the embedded broker in the foreground until Ctrl-C, with the hub's topics created."""
     from hub.runtime import Runtime
 
-    settings = Settings(**{**get_settings().model_dump(), "embedded_broker_port": port,
-                           "kafka_bootstrap": None})
+    settings = Settings(
+        **{**get_settings().model_dump(), "embedded_broker_port": port, "kafka_bootstrap": None}
+    )
     with Runtime(settings) as runtime:
         runtime.prepare()
-        err.print(f"embedded broker on [bold]{runtime.clients.bootstrap}[/] "
-                  "(in memory: everything is lost when it stops)")
+        err.print(
+            f"embedded broker on [bold]{runtime.clients.bootstrap}[/] "
+            "(in memory: everything is lost when it stops)"
+        )
         out.print(f"export HUB_KAFKA_BOOTSTRAP={runtime.clients.bootstrap}")
         _wait_for_signal()
 
 
 @app.command()
 def run(
-    stage: Annotated[list[str] | None, typer.Option(
-        help="Stage to run (reconcile, indicators, forward); repeat for several. Default: all.")] = None,
+    stage: Annotated[
+        list[str] | None,
+        typer.Option(help="Stage to run (reconcile, indicators, forward); repeat for several. Default: all."),
+    ] = None,
 ) -> None:
     """Run the stream processors as a long-lived service until Ctrl-C or SIGTERM.
 
@@ -149,11 +159,12 @@ def run(
         runtime = stack.enter_context(Runtime(settings))
         runtime.prepare()
         url = settings.exchange_url or stack.enter_context(ExchangeServer()).url
-        server = stack.enter_context(
-            MetricsServer(metrics, settings.metrics_host, settings.metrics_port))
+        server = stack.enter_context(MetricsServer(metrics, settings.metrics_host, settings.metrics_port))
         pipeline = stack.enter_context(Pipeline(runtime, metrics, url, chosen))
-        err.print(f"running {', '.join(chosen)} on {runtime.clients.bootstrap}; "
-                  f"exchange {url}; metrics {server.url}")
+        err.print(
+            f"running {', '.join(chosen)} on {runtime.clients.bootstrap}; "
+            f"exchange {url}; metrics {server.url}"
+        )
         _wait_for_signal(pipeline.stop)
 
 

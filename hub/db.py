@@ -25,8 +25,8 @@ def _redacted(url: str) -> str:
 def connect(url: str) -> Engine:
     """An engine for ``url`` whose tables exist; :class:`DatabaseError` if it cannot be used."""
     # Import the table modules so that every table is on the metadata before create_all.
-    import hub.registry.tables
     import hub.dossier_store
+    import hub.registry.tables
     import hub.schema_store.tables  # noqa: F401
 
     try:
@@ -41,9 +41,7 @@ def connect(url: str) -> Engine:
     except NoSuchModuleError as exc:
         raise DatabaseError(f"no driver for database URL {_redacted(url)}: {exc}") from exc
     except ModuleNotFoundError as exc:
-        raise DatabaseError(
-            f"database driver {exc.name!r} is not installed for {_redacted(url)}"
-        ) from exc
+        raise DatabaseError(f"database driver {exc.name!r} is not installed for {_redacted(url)}") from exc
     except OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise DatabaseError(f"cannot reach database {_redacted(url)}: {reason}") from exc

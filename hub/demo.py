@@ -47,8 +47,14 @@ def _sample(metrics: HubMetrics, name: str, labels: dict[str, str]) -> int:
     return int(metrics.registry.get_sample_value(name, labels) or 0)
 
 
-def run_demo(settings: Settings, citizens: int = 3000, per_department: int = 500, seed: int = 74,
-             console: Console | None = None, timeout: float = 90.0) -> DemoSummary:
+def run_demo(
+    settings: Settings,
+    citizens: int = 3000,
+    per_department: int = 500,
+    seed: int = 74,
+    console: Console | None = None,
+    timeout: float = 90.0,
+) -> DemoSummary:
     """Start what is needed, publish, reconcile, compute, forward; return the summary."""
     console = console or Console(stderr=True)
     started = time.monotonic()
@@ -63,9 +69,12 @@ def run_demo(settings: Settings, citizens: int = 3000, per_department: int = 500
             exchange = stack.enter_context(ExchangeServer())
         exchange_url = settings.exchange_url or (exchange.url if exchange else "")
         summary.metrics_url = stack.enter_context(
-            MetricsServer(metrics, settings.metrics_host, settings.metrics_port)).url
-        console.print(f"broker [bold]{summary.bootstrap}[/]  exchange [bold]{exchange_url}[/]  "
-                      f"metrics [bold]{summary.metrics_url}[/]")
+            MetricsServer(metrics, settings.metrics_host, settings.metrics_port)
+        ).url
+        console.print(
+            f"broker [bold]{summary.bootstrap}[/]  exchange [bold]{exchange_url}[/]  "
+            f"metrics [bold]{summary.metrics_url}[/]"
+        )
 
         province = load_province(settings.province_code)
         population = list(generate_population(province, citizens, seed))
@@ -84,14 +93,21 @@ def run_demo(settings: Settings, citizens: int = 3000, per_department: int = 500
     return summary
 
 
-def _publish(runtime: Runtime, metrics: HubMetrics, population: list[RegistryCitizen], per_department: int,
-             seed: int, summary: DemoSummary) -> int:
+def _publish(
+    runtime: Runtime,
+    metrics: HubMetrics,
+    population: list[RegistryCitizen],
+    per_department: int,
+    seed: int,
+    summary: DemoSummary,
+) -> int:
     producer = runtime.clients.producer()
     total = 0
     for department in Department:
         registered = runtime.schema_ids[_schema_name(department)]
-        publisher = DepartmentPublisher(department, producer, runtime.codec, registered.schema_id,
-                                        registered.version, metrics)
+        publisher = DepartmentPublisher(
+            department, producer, runtime.codec, registered.schema_id, registered.version, metrics
+        )
         for simulated in generate_records(population, department, per_department, seed):
             publisher.publish(simulated.record)
         report = publisher.flush()
@@ -106,35 +122,38 @@ def _schema_name(department: Department) -> str:
     return name
 
 
-def _wait(pipeline: Pipeline, metrics: HubMetrics, total: int, console: Console,
-          timeout: float) -> None:
+def _wait(pipeline: Pipeline, metrics: HubMetrics, total: int, console: Console, timeout: float) -> None:
     reconcile = pipeline.runners["reconcile"].stats
     indicators = pipeline.runners["indicators"].stats
     forward = pipeline.runners["forward"].stats
     deadline = time.monotonic() + timeout
-    columns = (TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
+    columns = (TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         tasks = {name: progress.add_task(name, total=total) for name in pipeline.runners}
         while True:
-            reconciled = _sample(metrics, "hub_stage_records_produced_total",
-                                 {"stage": "reconcile", "topic": RECONCILED.name})
+            reconciled = _sample(
+                metrics, "hub_stage_records_produced_total", {"stage": "reconcile", "topic": RECONCILED.name}
+            )
             progress.update(tasks["reconcile"], completed=reconcile.consumed)
             progress.update(tasks["indicators"], completed=indicators.consumed)
-            progress.update(tasks["forward"], completed=forward.consumed,
-                            total=reconciled or total)
-            done = (reconcile.consumed >= total and indicators.consumed >= total
-                    and forward.consumed >= reconciled)
+            progress.update(tasks["forward"], completed=forward.consumed, total=reconciled or total)
+            done = (
+                reconcile.consumed >= total
+                and indicators.consumed >= total
+                and forward.consumed >= reconciled
+            )
             if done:
                 return
             if pipeline.stop.is_set():
-                errors = [f"{n}: {r.stats.last_error}" for n, r in pipeline.runners.items()
-                          if r.stats.last_error]
+                errors = [
+                    f"{n}: {r.stats.last_error}" for n, r in pipeline.runners.items() if r.stats.last_error
+                ]
                 raise HubError("demo stopped: " + "; ".join(errors or ["a stage stopped"]))
             if time.monotonic() > deadline:
                 raise HubError(
                     f"demo timed out after {timeout:.0f} s: reconciled {reconcile.consumed}, "
-                    f"indicators {indicators.consumed}, forwarded {forward.consumed} of {total}")
+                    f"indicators {indicators.consumed}, forwarded {forward.consumed} of {total}"
+                )
             time.sleep(0.2)
 
 
@@ -152,5 +171,4 @@ def _collect(metrics: HubMetrics, summary: DemoSummary, runtime: Runtime) -> Non
     summary.reuse = DossierStore(runtime.engine).reuse_rate_totals()
     summary.forwarded = sum(summary.reconciled.values())
     for status in ("ACCEPTED", "DUPLICATE", "REJECTED"):
-        summary.acknowledged[status] = _sample(metrics, "hub_exchange_acks_total",
-                                               {"status": status})
+        summary.acknowledged[status] = _sample(metrics, "hub_exchange_acks_total", {"status": status})

@@ -46,8 +46,12 @@ class DossierStore:
     def add(self, facts: Iterable[DossierFacts]) -> None:
         """Record dossiers; ones already recorded are left as they are."""
         rows = [
-            {"record_id": f.record_id, "department": f.department,
-             "received_on": f.received_on, "reuses_digitized": f.reuses_digitized}
+            {
+                "record_id": f.record_id,
+                "department": f.department,
+                "received_on": f.received_on,
+                "reuses_digitized": f.reuses_digitized,
+            }
             for f in facts
         ]
         if not rows:
@@ -60,18 +64,24 @@ class DossierStore:
 
     def reuse_rate_totals(self) -> dict[str, Ratio]:
         """Reuse rate per department and for ``all``, over every day recorded."""
-        query = sa.select(
-            dossiers.c.department,
-            sa.func.sum(sa.case((dossiers.c.reuses_digitized, 1), else_=0)), sa.func.count(),
-        ).where(dossiers.c.received_on.is_not(None)).group_by(dossiers.c.department)
+        query = (
+            sa.select(
+                dossiers.c.department,
+                sa.func.sum(sa.case((dossiers.c.reuses_digitized, 1), else_=0)),
+                sa.func.count(),
+            )
+            .where(dossiers.c.received_on.is_not(None))
+            .group_by(dossiers.c.department)
+        )
         try:
             with self.engine.connect() as conn:
                 rows = conn.execute(query).all()
         except SQLAlchemyError as exc:
             raise DatabaseError(f"cannot read dossiers: {exc}") from exc
         totals = {dept: Ratio(int(reused), int(total)) for dept, reused, total in rows}
-        totals[ALL_DEPARTMENTS] = Ratio(sum(r.numerator for r in totals.values()),
-                                        sum(r.denominator for r in totals.values()))
+        totals[ALL_DEPARTMENTS] = Ratio(
+            sum(r.numerator for r in totals.values()), sum(r.denominator for r in totals.values())
+        )
         return totals
 
     def reuse_rate(self, days: Iterable[date]) -> dict[tuple[str, date], Ratio]:
@@ -81,8 +91,10 @@ class DossierStore:
             return {}
         query = (
             sa.select(
-                dossiers.c.department, dossiers.c.received_on,
-                sa.func.sum(sa.case((dossiers.c.reuses_digitized, 1), else_=0)), sa.func.count(),
+                dossiers.c.department,
+                dossiers.c.received_on,
+                sa.func.sum(sa.case((dossiers.c.reuses_digitized, 1), else_=0)),
+                sa.func.count(),
             )
             .where(dossiers.c.received_on.in_(wanted))
             .group_by(dossiers.c.department, dossiers.c.received_on)
@@ -97,5 +109,6 @@ class DossierStore:
             result[(department, day)] = Ratio(int(reused), int(total))
             whole = result.get((ALL_DEPARTMENTS, day), Ratio(0, 0))
             result[(ALL_DEPARTMENTS, day)] = Ratio(
-                whole.numerator + int(reused), whole.denominator + int(total))
+                whole.numerator + int(reused), whole.denominator + int(total)
+            )
         return result

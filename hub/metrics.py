@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from wsgiref.simple_server import WSGIServer
 
-from hub.errors import PortInUseError
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from hub.errors import PortInUseError
 
 __all__ = ["HubMetrics", "MetricsServer"]
 
@@ -17,41 +18,63 @@ class HubMetrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.published = Counter(
-            "hub_records_published", "Records published by department systems.",
-            ["department"], registry=r)
+            "hub_records_published", "Records published by department systems.", ["department"], registry=r
+        )
         self.publish_failures = Counter(
-            "hub_publish_failures", "Records the broker did not accept from a publisher.",
-            ["department"], registry=r)
+            "hub_publish_failures",
+            "Records the broker did not accept from a publisher.",
+            ["department"],
+            registry=r,
+        )
         self.stage_consumed = Counter(
-            "hub_stage_records_consumed", "Records a stream processor consumed.",
-            ["stage", "topic"], registry=r)
+            "hub_stage_records_consumed",
+            "Records a stream processor consumed.",
+            ["stage", "topic"],
+            registry=r,
+        )
         self.stage_produced = Counter(
-            "hub_stage_records_produced", "Records a stream processor produced.",
-            ["stage", "topic"], registry=r)
+            "hub_stage_records_produced",
+            "Records a stream processor produced.",
+            ["stage", "topic"],
+            registry=r,
+        )
         self.stage_failures = Counter(
-            "hub_stage_batch_failures", "Batches a stream processor had to retry.",
-            ["stage"], registry=r)
+            "hub_stage_batch_failures", "Batches a stream processor had to retry.", ["stage"], registry=r
+        )
         self.stage_batch_seconds = Histogram(
-            "hub_stage_batch_seconds", "Time to process one batch, produce and commit.",
-            ["stage"], registry=r,
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+            "hub_stage_batch_seconds",
+            "Time to process one batch, produce and commit.",
+            ["stage"],
+            registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
         self.reconciled = Counter(
-            "hub_reconcile_outcomes", "Reconciliation outcomes by department and reason.",
-            ["department", "outcome", "reason"], registry=r)
+            "hub_reconcile_outcomes",
+            "Reconciliation outcomes by department and reason.",
+            ["department", "outcome", "reason"],
+            registry=r,
+        )
         self.registry_citizens = Gauge(
-            "hub_registry_citizens", "Citizens in the reconciler's registry view.", registry=r)
+            "hub_registry_citizens", "Citizens in the reconciler's registry view.", registry=r
+        )
         self.indicator_rate = Gauge(
-            "hub_indicator_rate", "Latest value of a scored indicator (0..1), per department.",
-            ["indicator", "department"], registry=r)
+            "hub_indicator_rate",
+            "Latest value of a scored indicator (0..1), per department.",
+            ["indicator", "department"],
+            registry=r,
+        )
         self.forwarded = Counter(
-            "hub_exchange_acks", "Records acknowledged by the national exchange, by status.",
-            ["status"], registry=r)
+            "hub_exchange_acks",
+            "Records acknowledged by the national exchange, by status.",
+            ["status"],
+            registry=r,
+        )
         self.forward_failures = Counter(
-            "hub_exchange_failures", "Failed calls to the national exchange (after retries).",
-            registry=r)
+            "hub_exchange_failures", "Failed calls to the national exchange (after retries).", registry=r
+        )
         self.forward_attempts = Counter(
-            "hub_exchange_http_attempts", "HTTP calls made to the national exchange.",
-            ["result"], registry=r)
+            "hub_exchange_http_attempts", "HTTP calls made to the national exchange.", ["result"], registry=r
+        )
 
 
 class MetricsServer:

@@ -28,21 +28,33 @@ class Pipeline:
     """Builds the chosen stages on a :class:`Runtime` and runs them until stopped."""
 
     def __init__(
-        self, runtime: Runtime, metrics: HubMetrics, exchange_url: str,
+        self,
+        runtime: Runtime,
+        metrics: HubMetrics,
+        exchange_url: str,
         stages: tuple[str, ...] = STAGES,
     ) -> None:
         self.runtime = runtime
         self.metrics = metrics
         self.stop = threading.Event()
         self.exchange = ExchangeClient(
-            exchange_url, timeout=runtime.settings.exchange_timeout,
-            max_attempts=runtime.settings.exchange_max_attempts)
+            exchange_url,
+            timeout=runtime.settings.exchange_timeout,
+            max_attempts=runtime.settings.exchange_max_attempts,
+        )
         builders: dict[str, Callable[[], Stage]] = {
-            "reconcile": self._reconcile, "indicators": self._indicators, "forward": self._forward,
+            "reconcile": self._reconcile,
+            "indicators": self._indicators,
+            "forward": self._forward,
         }
         self.runners = {
-            name: StageRunner(builders[name](), runtime.clients, stop=self.stop, metrics=metrics,
-                              batch_size=runtime.settings.consumer_batch_size)
+            name: StageRunner(
+                builders[name](),
+                runtime.clients,
+                stop=self.stop,
+                metrics=metrics,
+                batch_size=runtime.settings.consumer_batch_size,
+            )
             for name in stages
         }
         self._threads: list[threading.Thread] = []
@@ -55,18 +67,19 @@ class Pipeline:
         def view() -> RegistryView:
             return snapshot
 
-        return ReconcileStage(rt.codec, view, known_province_codes(),
-                              rt.schema_id("vn.lgsp.ReconciledRecord"), self.metrics)
+        return ReconcileStage(
+            rt.codec, view, known_province_codes(), rt.schema_id("vn.lgsp.ReconciledRecord"), self.metrics
+        )
 
     def _indicators(self) -> Stage:
         rt = self.runtime
-        return IndicatorStage(rt.codec, DossierStore(rt.engine),
-                              rt.schema_id("vn.lgsp.IndicatorSnapshot"), self.metrics)
+        return IndicatorStage(
+            rt.codec, DossierStore(rt.engine), rt.schema_id("vn.lgsp.IndicatorSnapshot"), self.metrics
+        )
 
     def _forward(self) -> Stage:
         rt = self.runtime
-        return ForwardStage(rt.codec, self.exchange, rt.schema_id("vn.lgsp.ExchangeAck"),
-                            self.metrics)
+        return ForwardStage(rt.codec, self.exchange, rt.schema_id("vn.lgsp.ExchangeAck"), self.metrics)
 
     def start(self) -> None:
         for name, runner in self.runners.items():

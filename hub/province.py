@@ -51,8 +51,13 @@ def load_province(code: str) -> Province:
         communes = tuple(f"{next_code + i:05d}" for i in range(entry["communes"]))
         next_code += entry["communes"]
         districts.append(District(entry["code"], entry["name"], communes))
-    return Province(data["code"], data["name"], int(data["population"]),
-                    tuple(data["legacy_id_prefixes"]), tuple(districts))
+    return Province(
+        data["code"],
+        data["name"],
+        int(data["population"]),
+        tuple(data["legacy_id_prefixes"]),
+        tuple(districts),
+    )
 
 
 @lru_cache(maxsize=1)

@@ -71,8 +71,7 @@ class RegistryView(Protocol):
 
 _SEPARATORS = re.compile(r"[\s\-._/]+")
 # Century and gender digit (G in PPP G YY RRRRRR): 20th century male 0 / female 1, 21st 2/3 ...
-_CENTURY_BASE = {0: 1900, 1: 1900, 2: 2000, 3: 2000, 4: 2100, 5: 2100, 6: 2200, 7: 2200,
-                 8: 2300, 9: 2300}
+_CENTURY_BASE = {0: 1900, 1: 1900, 2: 2000, 3: 2000, 4: 2100, 5: 2100, 6: 2200, 7: 2200, 8: 2300, 9: 2300}
 
 
 def repair_id(raw: str) -> tuple[str, bool]:
@@ -123,7 +122,9 @@ _GENDERS = {"MALE": "M", "FEMALE": "F"}
 
 
 def reconcile(
-    citizen: Mapping[str, Any], event_day: date | None, registry: RegistryView,
+    citizen: Mapping[str, Any],
+    event_day: date | None,
+    registry: RegistryView,
     provinces: frozenset[str],
 ) -> Decision:
     """Match the declared ``citizen`` (a decoded ``vn.lgsp.Citizen``) against ``registry``."""
@@ -139,19 +140,25 @@ def reconcile(
     if same_name is None:
         return Decision(Reason.NAME_MISMATCH, "declared name differs from the registry's", found)
     if birth is not None and birth != found.date_of_birth:
-        return Decision(Reason.DOB_MISMATCH,
-                        f"declared birth date {birth} differs from the registry's", found)
+        return Decision(
+            Reason.DOB_MISMATCH, f"declared birth date {birth} differs from the registry's", found
+        )
     if found.deceased_on and event_day and event_day > found.deceased_on:
-        return Decision(Reason.EVENT_AFTER_DEATH,
-                        f"event on {event_day}, citizen died {found.deceased_on}", found)
+        return Decision(
+            Reason.EVENT_AFTER_DEATH, f"event on {event_day}, citizen died {found.deceased_on}", found
+        )
     if how is None and same_name is False:
         how = Reason.MATCHED_NORMALIZED_NAME
     return Decision(how or Reason.MATCHED, "", found)
 
 
 def _lookup(
-    raw_id: str | None, raw_legacy: str | None, birth: date | None, gender: str | None,
-    registry: RegistryView, provinces: frozenset[str],
+    raw_id: str | None,
+    raw_legacy: str | None,
+    birth: date | None,
+    gender: str | None,
+    registry: RegistryView,
+    provinces: frozenset[str],
 ) -> tuple[RegistryCitizen | None, Reason | None, Decision]:
     """The registry row for the declared numbers, how it was found, or why it was not."""
     failure = Decision(Reason.UNKNOWN_CITIZEN, "no citizen with this number in the registry")

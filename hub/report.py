@@ -1,7 +1,8 @@
-"""The demo's summary as a table."""
+"""The demo's summary as tables."""
 
 from __future__ import annotations
 
+from rich.console import Group
 from rich.table import Table
 
 from hub.demo import DemoSummary
@@ -14,27 +15,35 @@ def _pct(rate: float | None) -> str:
     return "-" if rate is None else f"{rate:.2%}"
 
 
-def summary_table(summary: DemoSummary) -> Table:
-    """Published, reconciled, rejected by reason, reuse rate, forwarded, per department."""
-    table = Table(title=f"hub demo: {summary.seconds:.1f} s", show_footer=True)
-    table.add_column("department", footer="all")
-    table.add_column("published", justify="right", footer=str(sum(summary.published.values())))
-    table.add_column("reconciled", justify="right", footer=str(sum(summary.reconciled.values())))
-    table.add_column("rejected", justify="right",
-                     footer=str(sum(sum(r.values()) for r in summary.rejected.values())))
-    table.add_column("rejected by reason")
+def summary_table(summary: DemoSummary) -> Group:
+    """Per department: published, reconciled, rejected, reuse rate; then outcomes by reason."""
+    departments = list(summary.published)
+    main = Table(title=f"hub demo: {summary.seconds:.1f} s", show_footer=True)
+    main.add_column("department", footer="all")
+    main.add_column("published", justify="right", footer=str(sum(summary.published.values())))
+    main.add_column("reconciled", justify="right", footer=str(sum(summary.reconciled.values())))
+    main.add_column(
+        "rejected", justify="right", footer=str(sum(sum(r.values()) for r in summary.rejected.values()))
+    )
     reuse_all = summary.reuse.get(ALL_DEPARTMENTS)
-    table.add_column("reuse rate", justify="right", footer=_pct(reuse_all.rate if reuse_all else None))
-    for department, published in summary.published.items():
-        rejected = summary.rejected.get(department, {})
-        reasons = ", ".join(f"{r} {n}" for r, n in sorted(rejected.items(), key=lambda x: -x[1]))
+    main.add_column("reuse rate", justify="right", footer=_pct(reuse_all.rate if reuse_all else None))
+    for department in departments:
         reuse = summary.reuse.get(department)
-        table.add_row(department, str(published), str(summary.reconciled.get(department, 0)),
-                      str(sum(rejected.values())), reasons or "-",
-                      _pct(reuse.rate if reuse else None))
+        main.add_row(
+            department,
+            str(summary.published[department]),
+            str(summary.reconciled.get(department, 0)),
+            str(sum(summary.rejected.get(department, {}).values())),
+            _pct(reuse.rate if reuse else None),
+        )
     acks = ", ".join(f"{status.lower()} {n}" for status, n in summary.acknowledged.items() if n)
-    table.caption = (f"forwarded to the national exchange: {summary.forwarded}; "
-                     f"acknowledged: {acks or 'none'}"
-                     + (f"; exchange holds {summary.exchange_accepted} records"
-                        if summary.exchange_accepted else ""))
-    return table
+    main.caption = f"forwarded to the national exchange: {summary.forwarded}; acknowledged: {acks or 'none'}"
+
+    reasons = Table(title="rejected, by reason")
+    reasons.add_column("reason")
+    for department in departments:
+        reasons.add_column(department, justify="right")
+    every = sorted({r for per in summary.rejected.values() for r in per})
+    for reason in every:
+        reasons.add_row(reason, *(str(summary.rejected.get(d, {}).get(reason, 0)) for d in departments))
+    return Group(main, reasons)

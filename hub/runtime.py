@@ -46,7 +46,8 @@ class Runtime:
             bootstrap = s.kafka_bootstrap
         else:
             self.broker = self._stack.enter_context(
-                EmbeddedBroker(s.embedded_broker_port, start_timeout=s.broker_start_timeout))
+                EmbeddedBroker(s.embedded_broker_port, start_timeout=s.broker_start_timeout)
+            )
             bootstrap = self.broker.bootstrap
             _log.info("embedded broker listening on %s", bootstrap)
         self.clients = KafkaClients(s.kafka_client_config(bootstrap))
@@ -72,7 +73,9 @@ class Runtime:
         return self.schema_ids[name].schema_id
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self._stack.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import fastavro
 from fastavro.schema import SchemaParseException, load_schema
@@ -32,7 +32,7 @@ class SchemaCatalog:
         documents: dict[str, dict[str, Any]] = {}
         for path in sorted(self.directory.glob("*.avsc")):
             try:
-                documents[path.stem] = load_schema(str(path), _write_hint=False)
+                documents[path.stem] = cast(dict[str, Any], load_schema(str(path), _write_hint=False))
             except (SchemaParseException, ValueError, OSError) as exc:
                 raise SchemaError(f"{path}: not a valid Avro schema: {exc}") from exc
         if not documents:

@@ -41,9 +41,7 @@ def unframe(data: bytes | None, max_bytes: int) -> tuple[int, memoryview]:
     if not data:
         raise RecordDecodeError(DecodeReason.EMPTY, "empty value")
     if len(data) > max_bytes:
-        raise RecordDecodeError(
-            DecodeReason.OVERSIZED, f"value of {len(data)} bytes exceeds {max_bytes}"
-        )
+        raise RecordDecodeError(DecodeReason.OVERSIZED, f"value of {len(data)} bytes exceeds {max_bytes}")
     if data[0] != MAGIC_BYTE:
         raise RecordDecodeError(
             DecodeReason.BAD_MAGIC, f"first byte is 0x{data[0]:02x}, not the wire format's 0x00"
@@ -102,8 +100,9 @@ class AvroCodec:
         except EOFError as exc:
             raise RecordDecodeError(DecodeReason.TRUNCATED, "Avro payload ends early") from exc
         except Exception as exc:  # fastavro raises many kinds on garbage input
-            raise RecordDecodeError(DecodeReason.NOT_AVRO, f"not Avro for schema id {schema_id}: "
-                                    f"{type(exc).__name__}: {exc}") from exc
+            raise RecordDecodeError(
+                DecodeReason.NOT_AVRO, f"not Avro for schema id {schema_id}: {type(exc).__name__}: {exc}"
+            ) from exc
         if stream.tell() != len(payload):
             raise RecordDecodeError(
                 DecodeReason.NOT_AVRO,
@@ -117,6 +116,6 @@ def _describe_invalid(record: dict[str, Any], parsed: Any, exc: Exception) -> st
     try:
         validate(record, parsed, raise_errors=True)
     except ValidationError as invalid:
-        problems = sorted(set(invalid.errors))
-        return "; ".join(str(p) for p in problems[:3])
+        problems = sorted({str(p) for p in invalid.errors})  # errors may hold dict schemas
+        return "; ".join(problems[:3])
     return str(exc)

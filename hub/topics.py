@@ -70,41 +70,69 @@ class Topic:
 
 DEPARTMENT_TOPICS: dict[Department, Topic] = {
     Department.CIVIL_STATUS: Topic(
-        "lgsp.civil-status.records", 3, "citizen number", "vn.lgsp.CivilStatusRecord",
+        "lgsp.civil-status.records",
+        3,
+        "citizen number",
+        "vn.lgsp.CivilStatusRecord",
         "Hộ tịch: births, deaths, marriages",
     ),
     Department.LAND: Topic(
-        "lgsp.land.records", 3, "citizen number", "vn.lgsp.LandRecord",
+        "lgsp.land.records",
+        3,
+        "citizen number",
+        "vn.lgsp.LandRecord",
         "Đất đai: land-use registrations, transfers, mortgages",
     ),
     Department.HEALTH: Topic(
-        "lgsp.health.records", 3, "citizen number", "vn.lgsp.HealthRecord",
+        "lgsp.health.records",
+        3,
+        "citizen number",
+        "vn.lgsp.HealthRecord",
         "Y tế: electronic health book entries",
     ),
     Department.SOCIAL_INSURANCE: Topic(
-        "lgsp.social-insurance.records", 3, "citizen number", "vn.lgsp.SocialInsuranceRecord",
+        "lgsp.social-insurance.records",
+        3,
+        "citizen number",
+        "vn.lgsp.SocialInsuranceRecord",
         "BHXH: enrollments, contributions, benefit payments",
     ),
 }
 RECONCILED = Topic(
-    "lgsp.reconciled", 3, "verified citizen number", "vn.lgsp.ReconciledRecord",
+    "lgsp.reconciled",
+    3,
+    "verified citizen number",
+    "vn.lgsp.ReconciledRecord",
     "Records matched to the population registry, enriched with verified citizen data",
 )
 REJECTED = Topic(
-    "lgsp.rejected", 1, "original key", None,
+    "lgsp.rejected",
+    1,
+    "original key",
+    None,
     "Dead-letter topic: original bytes, with __hub.errors.* headers saying why",
 )
 INDICATORS = Topic(
-    "lgsp.indicators", 1, "indicator/department/day", "vn.lgsp.IndicatorSnapshot",
+    "lgsp.indicators",
+    1,
+    "indicator/department/day",
+    "vn.lgsp.IndicatorSnapshot",
     "Scored indicators (reuse rate, ...) per department and day",
 )
 EXCHANGE_ACKS = Topic(
-    "lgsp.exchange.acks", 3, "record id", "vn.lgsp.ExchangeAck",
+    "lgsp.exchange.acks",
+    3,
+    "record id",
+    "vn.lgsp.ExchangeAck",
     "The national exchange's acknowledgement of each forwarded record",
 )
 
 ALL_TOPICS: tuple[Topic, ...] = (
-    *DEPARTMENT_TOPICS.values(), RECONCILED, REJECTED, INDICATORS, EXCHANGE_ACKS,
+    *DEPARTMENT_TOPICS.values(),
+    RECONCILED,
+    REJECTED,
+    INDICATORS,
+    EXCHANGE_ACKS,
 )
 _BY_NAME = {topic.name: topic for topic in ALL_TOPICS}
 _DEPARTMENT_BY_TOPIC = {topic.name: dept for dept, topic in DEPARTMENT_TOPICS.items()}

@@ -39,7 +39,10 @@ def _name(rng: random.Random, gender: str, surnames: list[str], weights: list[fl
 
 
 def generate_population(
-    province: Province, size: int, seed: int, other_provinces: list[str] | None = None,
+    province: Province,
+    size: int,
+    seed: int,
+    other_provinces: list[str] | None = None,
     today: date = date(2026, 11, 1),
 ) -> Iterator[RegistryCitizen]:
     """``size`` citizens living in ``province``; deterministic for a seed.
@@ -73,6 +76,13 @@ def generate_population(
         if rng.random() < 0.007:
             deceased = today - timedelta(days=rng.randrange(30, 3650))
             deceased = max(deceased, birth)
-        yield RegistryCitizen(citizen_number(prefix, birth, gender, serial), legacy,
-                              _name(rng, gender, surnames, weights), birth, gender,
-                              district, commune, deceased)
+        yield RegistryCitizen(
+            citizen_number(prefix, birth, gender, serial),
+            legacy,
+            _name(rng, gender, surnames, weights),
+            birth,
+            gender,
+            district,
+            commune,
+            deceased,
+        )

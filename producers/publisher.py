@@ -42,8 +42,13 @@ class DepartmentPublisher:
     """Publishes one department's records to its topic with the idempotent producer."""
 
     def __init__(
-        self, department: Department, producer: Producer, codec: AvroCodec, schema_id: int,
-        schema_version: int = 1, metrics: HubMetrics | None = None,
+        self,
+        department: Department,
+        producer: Producer,
+        codec: AvroCodec,
+        schema_id: int,
+        schema_version: int = 1,
+        metrics: HubMetrics | None = None,
     ) -> None:
         self.department = department
         self.topic = DEPARTMENT_TOPICS[department].name
@@ -65,8 +70,9 @@ class DepartmentPublisher:
         ]
         while True:
             try:
-                self.producer.produce(self.topic, value, record_key(record), headers=headers,
-                                      on_delivery=self._delivered)
+                self.producer.produce(
+                    self.topic, value, record_key(record), headers=headers, on_delivery=self._delivered
+                )
                 break
             except BufferError:  # back-pressure: the local queue is full, wait for deliveries
                 self.producer.poll(0.05)
@@ -87,6 +93,8 @@ class DepartmentPublisher:
         """Wait for every sent record's acknowledgement; BrokerError if some never came."""
         remaining = self.producer.flush(timeout)
         if remaining:
-            raise BrokerError(f"{remaining} {self.department.value} records not acknowledged "
-                              f"by the broker within {timeout:.0f} s")
+            raise BrokerError(
+                f"{remaining} {self.department.value} records not acknowledged "
+                f"by the broker within {timeout:.0f} s"
+            )
         return self.report

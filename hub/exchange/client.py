@@ -26,8 +26,13 @@ class ExchangeClient:
     """Sends batches of documents; retries transient failures, then raises ExchangeError."""
 
     def __init__(
-        self, base_url: str, *, timeout: float = 10.0, max_attempts: int = 5,
-        transport: httpx.BaseTransport | None = None, max_wait: float = 5.0,
+        self,
+        base_url: str,
+        *,
+        timeout: float = 10.0,
+        max_attempts: int = 5,
+        transport: httpx.BaseTransport | None = None,
+        max_wait: float = 5.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.max_attempts = max_attempts
@@ -41,7 +46,8 @@ class ExchangeClient:
         retrying = Retrying(
             stop=stop_after_attempt(self.max_attempts),
             wait=wait_exponential(multiplier=0.2, max=self.max_wait),
-            retry=retry_if_exception_type(_Retriable), reraise=False,
+            retry=retry_if_exception_type(_Retriable),
+            reraise=False,
         )
         try:
             acks: list[dict[str, Any]] = retrying(self._post, documents)

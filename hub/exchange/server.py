@@ -67,22 +67,29 @@ def create_app(ledger: ExchangeLedger, failure_rate: float = 0.0, seed: int = 0)
             documents = body["records"]
             assert isinstance(documents, list)
         except (ValueError, KeyError, TypeError, AssertionError):
-            return JSONResponse({"error": "body must be {\"records\": [...]}"}, status_code=400)
+            return JSONResponse({"error": 'body must be {"records": [...]}'}, status_code=400)
         return JSONResponse({"acks": [ledger.receive(doc) for doc in documents]})
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
     async def stats(request: Request) -> JSONResponse:
-        return JSONResponse({"accepted": len(ledger.accepted), "duplicates": ledger.duplicates,
-                             "requests": ledger.requests,
-                             "failed_requests": ledger.failed_requests})
+        return JSONResponse(
+            {
+                "accepted": len(ledger.accepted),
+                "duplicates": ledger.duplicates,
+                "requests": ledger.requests,
+                "failed_requests": ledger.failed_requests,
+            }
+        )
 
-    return Starlette(routes=[
-        Route("/api/v1/records", records, methods=["POST"]),
-        Route("/health", health),
-        Route("/api/v1/stats", stats),
-    ])
+    return Starlette(
+        routes=[
+            Route("/api/v1/records", records, methods=["POST"]),
+            Route("/health", health),
+            Route("/api/v1/stats", stats),
+        ]
+    )
 
 
 class ExchangeServer:
@@ -92,8 +99,14 @@ class ExchangeServer:
         self.host = host
         self.port = require_free_port(host, port, "mock national exchange")
         self.ledger = ExchangeLedger()
-        config = uvicorn.Config(create_app(self.ledger, failure_rate), host=host, port=self.port,
-                                log_level="warning", access_log=False, lifespan="off")
+        config = uvicorn.Config(
+            create_app(self.ledger, failure_rate),
+            host=host,
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="exchange", daemon=True)
 

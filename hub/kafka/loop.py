@@ -11,9 +11,8 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
@@ -24,7 +23,7 @@ from hub.metrics import HubMetrics
 __all__ = ["OutMessage", "Stage", "StageRunner", "StageStats"]
 
 _log = logging.getLogger("hub.stage")
-Headers = list[tuple[str, bytes]]
+Headers = list[tuple[str, str | bytes | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +36,22 @@ class OutMessage:
     headers: Headers = field(default_factory=list)
 
 
+def position(message: Message) -> tuple[str, int]:
+    """(topic, partition) of a consumed message."""
+    return cast(str, message.topic()), cast(int, message.partition())
+
+
+def offset(message: Message) -> int:
+    """Offset of a consumed message."""
+    return cast(int, message.offset())
+
+
 class Stage(Protocol):
     """A stream processor: a name, its consumer group, its inputs and a batch function."""
 
     name: str
     group: str
-    inputs: Sequence[str]
+    inputs: tuple[str, ...]
 
     def process(self, batch: list[Message]) -> list[OutMessage]:
         """Turn a batch of input messages into the messages to produce."""
@@ -75,8 +84,13 @@ class StageRunner:
     """Runs one :class:`Stage` until ``stop`` is set; meant for a thread or a process."""
 
     def __init__(
-        self, stage: Stage, clients: KafkaClients, *, batch_size: int = 2000,
-        stop: threading.Event | None = None, retry_pause: float = 1.0,
+        self,
+        stage: Stage,
+        clients: KafkaClients,
+        *,
+        batch_size: int = 2000,
+        stop: threading.Event | None = None,
+        retry_pause: float = 1.0,
         metrics: HubMetrics | None = None,
     ) -> None:
         self.stage = stage
@@ -92,9 +106,7 @@ class StageRunner:
         """Consume and process until stopped; closes its clients on the way out."""
         consumer = self.clients.consumer(self.stage.group)
         producer = self.clients.producer()
-        consumer.subscribe(
-            list(self.stage.inputs), on_assign=self._on_assign, on_revoke=self._on_revoke
-        )
+        consumer.subscribe(list(self.stage.inputs), on_assign=self._on_assign, on_revoke=self._on_revoke)
         try:
             while not self.stop.is_set():
                 messages = consumer.consume(self.batch_size, 0.5)
@@ -119,9 +131,9 @@ class StageRunner:
             error = message.error()
             if error is None:
                 batch.append(message)
-                self.stats.at_end.discard((message.topic(), message.partition()))
+                self.stats.at_end.discard(position(message))
             elif error.code() == KafkaError._PARTITION_EOF:
-                self.stats.at_end.add((message.topic(), message.partition()))
+                self.stats.at_end.add(position(message))
             else:
                 _log.warning("%s: consumer error: %s", self.stage.name, error.str())
         return batch
@@ -140,9 +152,7 @@ class StageRunner:
         self.stats.consumed += len(batch)
         self.stats.produced += len(outputs)
         self.stats.batches += 1
-        self.metrics.stage_batch_seconds.labels(self.stage.name).observe(
-            time.perf_counter() - started
-        )
+        self.metrics.stage_batch_seconds.labels(self.stage.name).observe(time.perf_counter() - started)
 
     def _count(self, batch: list[Message], outputs: list[OutMessage]) -> None:
         name = self.stage.name
@@ -157,7 +167,10 @@ class StageRunner:
             while True:
                 try:
                     producer.produce(
-                        out.topic, out.value, out.key, headers=out.headers,
+                        out.topic,
+                        out.value,
+                        out.key,
+                        headers=out.headers,
                         on_delivery=self._on_delivery,
                     )
                     break
@@ -166,8 +179,10 @@ class StageRunner:
         remaining = producer.flush(30)
         if remaining or self._delivery_errors:
             detail = self._delivery_errors[0] if self._delivery_errors else "flush timed out"
-            raise BrokerError(f"{self.stage.name}: {len(self._delivery_errors) or remaining} "
-                              f"outputs not delivered: {detail}")
+            raise BrokerError(
+                f"{self.stage.name}: {len(self._delivery_errors) or remaining} "
+                f"outputs not delivered: {detail}"
+            )
 
     def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:
@@ -176,7 +191,7 @@ class StageRunner:
     def _commit(self, consumer: Consumer, batch: list[Message]) -> None:
         positions: dict[tuple[str, int], int] = {}
         for message in batch:
-            positions[(message.topic(), message.partition())] = message.offset() + 1
+            positions[position(message)] = offset(message) + 1
         offsets = [TopicPartition(t, p, o) for (t, p), o in positions.items()]
         try:
             consumer.commit(offsets=offsets, asynchronous=False)
@@ -192,10 +207,10 @@ class StageRunner:
         _log.warning("%s: batch failed, will retry: %s", self.stage.name, exc)
         first: dict[tuple[str, int], int] = {}
         for message in batch:
-            first.setdefault((message.topic(), message.partition()), message.offset())
-        for (topic, partition), offset in first.items():
+            first.setdefault(position(message), offset(message))
+        for (topic, partition), start in first.items():
             try:
-                consumer.seek(TopicPartition(topic, partition, offset))
+                consumer.seek(TopicPartition(topic, partition, start))
             except KafkaException as seek_error:
                 _log.warning("%s: seek failed: %s", self.stage.name, seek_error)
         self.stop.wait(self.retry_pause)

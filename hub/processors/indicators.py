@@ -14,7 +14,7 @@ from confluent_kafka import Message
 from hub.dossier_store import DossierStore
 from hub.errors import RecordDecodeError
 from hub.indicators import REUSE_RATE, DossierFacts, Ratio, dossier_facts
-from hub.kafka.loop import OutMessage
+from hub.kafka.loop import OutMessage, position
 from hub.metrics import HubMetrics
 from hub.serde import AvroCodec
 from hub.topics import DEPARTMENT_TOPICS, INDICATORS, Group, department_of_topic
@@ -25,16 +25,26 @@ _log = logging.getLogger("hub.indicators")
 
 
 def snapshot_messages(
-    ratios: dict[tuple[str, date], Ratio], schema_id: int, codec: AvroCodec, now: datetime,
+    ratios: dict[tuple[str, date], Ratio],
+    schema_id: int,
+    codec: AvroCodec,
+    now: datetime,
 ) -> list[OutMessage]:
     """One ``IndicatorSnapshot`` message per (department, day)."""
     messages = []
     for (department, day), ratio in sorted(ratios.items()):
-        value = codec.encode(schema_id, {
-            "indicator": REUSE_RATE, "department": department, "period": day,
-            "numerator": ratio.numerator, "denominator": ratio.denominator,
-            "rate": ratio.rate, "computed_at": now,
-        })
+        value = codec.encode(
+            schema_id,
+            {
+                "indicator": REUSE_RATE,
+                "department": department,
+                "period": day,
+                "numerator": ratio.numerator,
+                "denominator": ratio.denominator,
+                "rate": ratio.rate,
+                "computed_at": now,
+            },
+        )
         key = f"{REUSE_RATE}/{department}/{day.isoformat()}".encode()
         messages.append(OutMessage(INDICATORS.name, key, value))
     return messages
@@ -45,10 +55,14 @@ class IndicatorStage:
 
     name = "indicators"
     group = Group.INDICATORS.value
-    inputs = tuple(topic.name for topic in DEPARTMENT_TOPICS.values())
+    inputs: tuple[str, ...] = tuple(topic.name for topic in DEPARTMENT_TOPICS.values())
 
     def __init__(
-        self, codec: AvroCodec, store: DossierStore, snapshot_schema_id: int, metrics: HubMetrics,
+        self,
+        codec: AvroCodec,
+        store: DossierStore,
+        snapshot_schema_id: int,
+        metrics: HubMetrics,
     ) -> None:
         self.codec = codec
         self.store = store
@@ -62,7 +76,7 @@ class IndicatorStage:
         for message in batch:
             try:
                 _, record = self.codec.decode(message.value())
-                facts.append(dossier_facts(department_of_topic(message.topic()), record))
+                facts.append(dossier_facts(department_of_topic(position(message)[0]), record))
             except (RecordDecodeError, KeyError, TypeError):
                 continue  # unreadable records have no receipt date: excluded by the formula
         return facts
@@ -72,8 +86,7 @@ class IndicatorStage:
         self.store.add(facts)
         days = {f.received_on for f in facts if f.received_on is not None}
         self._pending = self.store.reuse_rate(days)
-        return snapshot_messages(self._pending, self.snapshot_schema_id, self.codec,
-                                 datetime.now(UTC))
+        return snapshot_messages(self._pending, self.snapshot_schema_id, self.codec, datetime.now(UTC))
 
     def committed(self) -> None:
         self.latest.update(self._pending)

@@ -10,7 +10,7 @@ from typing import Any
 from confluent_kafka import Message
 
 from hub.errors import RecordDecodeError, TopicError
-from hub.kafka.loop import OutMessage
+from hub.kafka.loop import Headers, OutMessage, position
 from hub.metrics import HubMetrics
 from hub.reconcile import Decision, RegistryView, reconcile
 from hub.serde import AvroCodec
@@ -31,17 +31,23 @@ class Verdict:
     output: OutMessage
 
 
-def error_headers(message: Message, stage: str, reason: str, detail: str) -> list[tuple[str, bytes]]:
+def error_headers(message: Message, stage: str, reason: str, detail: str) -> Headers:
     """Dead-letter headers in the style of Kafka Connect's ``__connect.errors.*``."""
+    topic, _ = position(message)
     return [
-        *(message.headers() or []),
-        ("__hub.errors.topic", message.topic().encode()),
+        *_headers(message),
+        ("__hub.errors.topic", topic.encode()),
         ("__hub.errors.partition", str(message.partition()).encode()),
         ("__hub.errors.offset", str(message.offset()).encode()),
         ("__hub.errors.stage", stage.encode()),
         ("__hub.errors.reason", reason.encode()),
         ("__hub.errors.message", detail.encode()),
     ]
+
+
+def _headers(message: Message) -> Headers:
+    headers = message.headers() or []
+    return list(headers.items()) if isinstance(headers, dict) else list(headers)
 
 
 def _event_day(record: dict[str, Any]) -> date | None:
@@ -56,19 +62,26 @@ def _verified_citizen(decision: Decision) -> dict[str, Any]:
     c = decision.citizen
     assert c is not None
     return {
-        "SoDinhDanh": c.citizen_id, "SoCMND": c.legacy_id, "HoVaTen": c.full_name,
+        "SoDinhDanh": c.citizen_id,
+        "SoCMND": c.legacy_id,
+        "HoVaTen": c.full_name,
         "NgayThangNamSinh": c.date_of_birth,
         "GioiTinh": "MALE" if c.gender == "M" else "FEMALE",
-        "MaHuyen": c.district_code, "MaXa": c.commune_code,
+        "MaHuyen": c.district_code,
+        "MaXa": c.commune_code,
     }
 
 
 def reconcile_message(
-    message: Message, codec: AvroCodec, registry: RegistryView, provinces: frozenset[str],
-    reconciled_schema_id: int, now: datetime,
+    message: Message,
+    codec: AvroCodec,
+    registry: RegistryView,
+    provinces: frozenset[str],
+    reconciled_schema_id: int,
+    now: datetime,
 ) -> Verdict:
     """Decide one department message: a reconciled record, or the original to the DLQ."""
-    topic = message.topic()
+    topic, _ = position(message)
     department = _department(topic)
     try:
         schema_id, record = codec.decode(message.value())
@@ -79,17 +92,24 @@ def reconcile_message(
         return _reject(message, department, "MALFORMED_RECORD", f"not a department record: {exc}")
     if not decision.matched:
         return _reject(message, department, decision.reason.value, decision.detail)
-    value = codec.encode(reconciled_schema_id, {
-        "record_id": record["record_id"], "department": department, "agency": record["agency"],
-        "occurred_at": record["occurred_at"],
-        "source": {"topic": topic, "partition": message.partition(), "offset": message.offset()},
-        "reason": decision.reason.value, "citizen": _verified_citizen(decision),
-        "dossier": record["dossier"], "reconciled_at": now,
-        "original_schema_id": schema_id, "original": message.value(),
-    })
+    value = codec.encode(
+        reconciled_schema_id,
+        {
+            "record_id": record["record_id"],
+            "department": department,
+            "agency": record["agency"],
+            "occurred_at": record["occurred_at"],
+            "source": {"topic": topic, "partition": message.partition(), "offset": message.offset()},
+            "reason": decision.reason.value,
+            "citizen": _verified_citizen(decision),
+            "dossier": record["dossier"],
+            "reconciled_at": now,
+            "original_schema_id": schema_id,
+            "original": message.value(),
+        },
+    )
     assert decision.citizen is not None
-    out = OutMessage(RECONCILED.name, decision.citizen.citizen_id.encode(), value,
-                     list(message.headers() or []))
+    out = OutMessage(RECONCILED.name, decision.citizen.citizen_id.encode(), value, _headers(message))
     return Verdict(department, decision.reason.value, True, out)
 
 
@@ -102,8 +122,9 @@ def _department(topic: str) -> str:
 
 def _reject(message: Message, department: str, reason: str, detail: str) -> Verdict:
     headers = error_headers(message, STAGE, reason, detail)
-    return Verdict(department, reason, False,
-                   OutMessage(REJECTED.name, message.key(), message.value(), headers))
+    return Verdict(
+        department, reason, False, OutMessage(REJECTED.name, message.key(), message.value(), headers)
+    )
 
 
 class ReconcileStage:
@@ -111,11 +132,15 @@ class ReconcileStage:
 
     name = STAGE
     group = Group.RECONCILE.value
-    inputs = tuple(topic.name for topic in DEPARTMENT_TOPICS.values())
+    inputs: tuple[str, ...] = tuple(topic.name for topic in DEPARTMENT_TOPICS.values())
 
     def __init__(
-        self, codec: AvroCodec, registry: Callable[[], RegistryView], provinces: frozenset[str],
-        reconciled_schema_id: int, metrics: HubMetrics,
+        self,
+        codec: AvroCodec,
+        registry: Callable[[], RegistryView],
+        provinces: frozenset[str],
+        reconciled_schema_id: int,
+        metrics: HubMetrics,
     ) -> None:
         self.codec = codec
         self.registry = registry
@@ -141,4 +166,3 @@ class ReconcileStage:
         for labels, n in self._pending.items():
             self.metrics.reconciled.labels(*labels).inc(n)
         self._pending = {}
-

@@ -65,7 +65,9 @@ class SchemaStore:
                     )
                     conn.execute(
                         subject_versions.insert().values(
-                            subject=subject, version=version, schema_id=schema_id,
+                            subject=subject,
+                            version=version,
+                            schema_id=schema_id,
                             registered_at=datetime.now(UTC),
                         )
                     )

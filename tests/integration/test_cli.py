@@ -1,0 +1,128 @@
+"""The ``hub`` command as users run it: real processes, real exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+HUB = [sys.executable, "-m", "hub.cli"]
+
+
+def _run(
+    args: list[str], tmp_path: Path, timeout: float = 150, **env: str
+) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    clean.update({"HUB_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "160", **env})
+    return subprocess.run(
+        [*HUB, *args], capture_output=True, text=True, timeout=timeout, env=clean, cwd=tmp_path
+    )
+
+
+def _tansu_processes() -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if b"tansu" in (entry / "cmdline").read_bytes().split(b"\0")[0]:
+                    found.add(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_demo_runs_end_to_end_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    before = _tansu_processes()
+    result = _run(["demo", "--records", "200", "--citizens", "1500"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    for department in ("civil_status", "land", "health", "social_insurance"):
+        row = next(line for line in result.stdout.splitlines() if f" {department} " in line)
+        published, reconciled = (int(cell) for cell in row.split("│")[2:4])
+        assert published == 200 and 150 < reconciled < 200, row
+    assert "reuse rate" in result.stdout
+    assert "forwarded to the national exchange" in result.stdout
+    assert "UNKNOWN_CITIZEN" in result.stdout
+    assert _tansu_processes() <= before  # the embedded broker was stopped
+
+
+def test_help_on_every_command(tmp_path: Path) -> None:
+    for command in ([], ["demo"], ["replay"], ["topics"], ["broker"], ["run"]):
+        result = _run([*command, "--help"], tmp_path)
+        assert result.returncode == 0 and "Usage" in result.stdout, command
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (
+            ["demo"],
+            {"HUB_DATABASE_URL": "postgresql+psycopg://x@127.0.0.1:1/x?connect_timeout=2"},
+            "cannot reach database",
+        ),
+        (["demo"], {"HUB_DATABASE_URL": "nonsense"}, "not a database URL"),
+        (["demo"], {"HUB_KAFKA_BOOTSTRAP": "127.0.0.1:1"}, "cannot reach Kafka at 127.0.0.1:1"),
+        (["demo"], {"HUB_METRICS_PORT": "70000"}, "HUB_METRICS_PORT"),
+        (["replay", "lgsp.nope"], {}, "unknown topic 'lgsp.nope'"),
+        (["replay", "lgsp.reconciled"], {}, "replay needs a running broker"),
+        (["run", "--stage", "dance"], {}, "unknown stage dance"),
+    ],
+)
+def test_user_mistakes_are_one_line_errors(
+    tmp_path: Path, args: list[str], env: dict[str, str], message: str
+) -> None:
+    result = _run(args, tmp_path, timeout=60, **env)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_port_in_use_is_reported(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _run(["demo"], tmp_path, timeout=60, HUB_EMBEDDED_BROKER_PORT=str(port))
+    assert result.returncode == 1
+    assert f"port 127.0.0.1:{port} is in use" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_replay_prints_decoded_json_lines(broker, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from hub.runtime import Runtime
+    from hub.settings import Settings
+    from hub.topics import Department
+    from producers.publisher import DepartmentPublisher
+
+    db = f"sqlite:///{tmp_path / 'hub.db'}"
+    settings = Settings(kafka_bootstrap=broker.bootstrap, database_url=db)
+    with Runtime(settings) as runtime:
+        runtime.prepare()
+        registered = runtime.schema_ids["vn.lgsp.LandRecord"]
+        publisher = DepartmentPublisher(
+            Department.LAND, runtime.clients.producer(), runtime.codec, registered.schema_id
+        )
+        from hub.province import load_province
+        from producers.population import generate_population
+        from producers.simulate import generate_records
+
+        population = list(generate_population(load_province("74"), 50, seed=1))
+        for simulated in generate_records(population, Department.LAND, 5, seed=77):
+            publisher.publish(simulated.record)
+        publisher.flush()
+    result = _run(
+        ["replay", "lgsp.land.records", "--limit", "3"],
+        tmp_path,
+        HUB_KAFKA_BOOTSTRAP=broker.bootstrap,
+        HUB_DATABASE_URL=db,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 3
+    assert all(line["topic"] == "lgsp.land.records" and "citizen" in line["value"] for line in lines)
