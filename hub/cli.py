@@ -131,6 +131,22 @@ def broker(
 
 
 @app.command()
+def exchange(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0 picks a free one).")] = 8080,
+    failure_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of requests answered 503, to test retries.")
+    ] = 0.0,
+) -> None:
+    """Run the mock national exchange (NDXP) until Ctrl-C: POST /api/v1/records, GET /health."""
+    from hub.exchange.server import ExchangeServer
+
+    with ExchangeServer(host, port, failure_rate) as server:
+        err.print(f"mock national exchange on [bold]{server.url}[/]")
+        _wait_for_signal()
+
+
+@app.command()
 def run(
     stage: Annotated[
         list[str] | None,

@@ -53,7 +53,7 @@ def test_demo_runs_end_to_end_and_leaves_nothing_behind(tmp_path: Path) -> None:
 
 
 def test_help_on_every_command(tmp_path: Path) -> None:
-    for command in ([], ["demo"], ["replay"], ["topics"], ["broker"], ["run"]):
+    for command in ([], ["demo"], ["replay"], ["topics"], ["broker"], ["run"], ["exchange"]):
         result = _run([*command, "--help"], tmp_path)
         assert result.returncode == 0 and "Usage" in result.stdout, command
 
