@@ -7,13 +7,15 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from hub.errors import HubError
+from hub.errors import HubError, Interrupted
 from hub.settings import Settings, get_settings
 
 app = typer.Typer(
@@ -60,7 +62,10 @@ def demo(
     from hub.demo import run_demo
     from hub.report import summary_table
 
-    summary = run_demo(get_settings(), citizens, records, seed, console=err, timeout=timeout)
+    with _signals_set(threading.Event()) as interrupted:
+        summary = run_demo(
+            get_settings(), citizens, records, seed, console=err, timeout=timeout, interrupted=interrupted
+        )
     out.print(summary_table(summary))
 
 
@@ -184,6 +189,23 @@ def run(
         _wait_for_signal(pipeline.stop)
 
 
+@contextmanager
+def _signals_set(event: threading.Event) -> Iterator[threading.Event]:
+    """Within the block, Ctrl-C and SIGTERM set ``event`` instead of raising mid-call.
+
+    librdkafka calls interrupted by KeyboardInterrupt fail with SystemError, so long work
+    checks the event between records and stops cleanly.
+    """
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda *_: event.set())
+    try:
+        yield event
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def _wait_for_signal(stop: threading.Event | None = None) -> None:
     """Block until Ctrl-C, SIGTERM, or ``stop`` is set."""
     event = stop or threading.Event()
@@ -199,6 +221,9 @@ def main() -> None:
     """Entry point: a user's mistake is one line on stderr and a non-zero exit, never a traceback."""
     try:
         app()
+    except Interrupted:
+        err.print("hub: interrupted; everything it started has been stopped")
+        sys.exit(130)
     except HubError as exc:
         err.print(f"[red]hub: error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hub.dossier_store import DossierStore
-from hub.errors import HubError
+from hub.errors import HubError, Interrupted
 from hub.exchange.server import ExchangeServer
 from hub.indicators import Ratio
 from hub.metrics import HubMetrics, MetricsServer
@@ -54,9 +55,11 @@ def run_demo(
     seed: int = 74,
     console: Console | None = None,
     timeout: float = 90.0,
+    interrupted: threading.Event | None = None,
 ) -> DemoSummary:
     """Start what is needed, publish, reconcile, compute, forward; return the summary."""
     console = console or Console(stderr=True)
+    interrupted = interrupted or threading.Event()
     started = time.monotonic()
     metrics = HubMetrics()
     summary = DemoSummary()
@@ -82,8 +85,8 @@ def run_demo(
         console.print(f"population registry: {len(population):,} citizens of {province.name}")
 
         pipeline = stack.enter_context(Pipeline(runtime, metrics, exchange_url))
-        total = _publish(runtime, metrics, population, per_department, seed, summary)
-        _wait(pipeline, metrics, total, console, timeout)
+        total = _publish(runtime, metrics, population, per_department, seed, summary, interrupted)
+        _wait(pipeline, metrics, total, console, timeout, interrupted)
         pipeline.close()
 
         _collect(metrics, summary, runtime)
@@ -100,6 +103,7 @@ def _publish(
     per_department: int,
     seed: int,
     summary: DemoSummary,
+    interrupted: threading.Event,
 ) -> int:
     producer = runtime.clients.producer()
     total = 0
@@ -108,7 +112,9 @@ def _publish(
         publisher = DepartmentPublisher(
             department, producer, runtime.codec, registered.schema_id, registered.version, metrics
         )
-        for simulated in generate_records(population, department, per_department, seed):
+        for n, simulated in enumerate(generate_records(population, department, per_department, seed)):
+            if n % 1000 == 0 and interrupted.is_set():
+                raise Interrupted("demo interrupted while publishing")
             publisher.publish(simulated.record)
         report = publisher.flush()
         summary.published[department.value] = report.delivered
@@ -122,7 +128,14 @@ def _schema_name(department: Department) -> str:
     return name
 
 
-def _wait(pipeline: Pipeline, metrics: HubMetrics, total: int, console: Console, timeout: float) -> None:
+def _wait(
+    pipeline: Pipeline,
+    metrics: HubMetrics,
+    total: int,
+    console: Console,
+    timeout: float,
+    interrupted: threading.Event,
+) -> None:
     reconcile = pipeline.runners["reconcile"].stats
     indicators = pipeline.runners["indicators"].stats
     forward = pipeline.runners["forward"].stats
@@ -144,6 +157,8 @@ def _wait(pipeline: Pipeline, metrics: HubMetrics, total: int, console: Console,
             )
             if done:
                 return
+            if interrupted.is_set():
+                raise Interrupted("demo interrupted")
             if pipeline.stop.is_set():
                 errors = [
                     f"{n}: {r.stats.last_error}" for n, r in pipeline.runners.items() if r.stats.last_error

@@ -13,6 +13,7 @@ Hierarchy::
     │   ├── RecordEncodeError    a record that does not match its schema
     │   └── RecordDecodeError    bytes that are not a valid hub record (carries a reason code)
     ├── ExchangeError            the national exchange refused or could not be reached
+    ├── Interrupted              the user pressed Ctrl-C or the process got SIGTERM
     └── PortInUseError           a TCP port the hub was told to use is taken
 
 Third-party exceptions are translated into these at the seam where the hub calls the library,
@@ -28,6 +29,7 @@ __all__ = [
     "DatabaseError",
     "ExchangeError",
     "HubError",
+    "Interrupted",
     "PortInUseError",
     "RecordDecodeError",
     "RecordEncodeError",
@@ -83,6 +85,10 @@ class RecordDecodeError(RecordError):
 
 class ExchangeError(HubError):
     """Raised when the national exchange cannot be reached or keeps failing after retries."""
+
+
+class Interrupted(HubError):
+    """Raised inside long work when Ctrl-C or SIGTERM asked it to stop."""
 
 
 class PortInUseError(HubError):

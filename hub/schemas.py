@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import fastavro
+from fastavro.repository import SchemaRepositoryError
 from fastavro.schema import SchemaParseException, load_schema
 
 from hub.errors import SchemaError
@@ -33,7 +34,7 @@ class SchemaCatalog:
         for path in sorted(self.directory.glob("*.avsc")):
             try:
                 documents[path.stem] = cast(dict[str, Any], load_schema(str(path), _write_hint=False))
-            except (SchemaParseException, ValueError, OSError) as exc:
+            except (SchemaParseException, SchemaRepositoryError, ValueError, OSError) as exc:
                 raise SchemaError(f"{path}: not a valid Avro schema: {exc}") from exc
         if not documents:
             raise SchemaError(f"no .avsc schemas found in {self.directory}")

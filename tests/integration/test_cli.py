@@ -126,3 +126,23 @@ def test_replay_prints_decoded_json_lines(broker, tmp_path: Path) -> None:  # ty
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(lines) == 3
     assert all(line["topic"] == "lgsp.land.records" and "citizen" in line["value"] for line in lines)
+
+
+def test_ctrl_c_stops_the_demo_and_everything_it_started(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    before = _tansu_processes()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    env["HUB_DATA_DIR"] = str(tmp_path / "data")
+    demo = subprocess.Popen([*HUB, "demo", "--records", "200000"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    deadline = time.monotonic() + 60
+    while not (_tansu_processes() - before) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(3)  # let it get into publishing
+    demo.send_signal(signal.SIGINT)
+    _, stderr = demo.communicate(timeout=60)
+    assert demo.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert _tansu_processes() <= before

@@ -1,0 +1,323 @@
+"""Unit tests for hub.processors.reconciler, with confluent_kafka.Message objects built by hand."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from confluent_kafka import Message
+from prometheus_client import CollectorRegistry
+
+from hub.errors import TopicError
+from hub.metrics import HubMetrics
+from hub.processors.reconciler import ReconcileStage, error_headers, reconcile_message
+from hub.province import known_province_codes
+from hub.registry import RegistryCitizen, RegistrySnapshot
+from hub.schemas import get_catalog
+from hub.serde import AvroCodec, DecodeReason
+from hub.topics import DEPARTMENT_TOPICS, RECONCILED, REJECTED, Department
+
+PROVINCES = known_province_codes()
+LAND = DEPARTMENT_TOPICS[Department.LAND].name
+CIVIL = DEPARTMENT_TOPICS[Department.CIVIL_STATUS].name
+CITIZEN_ID, LAND_ID, CIVIL_ID, RECONCILED_ID = 1, 2, 3, 4
+NOW = datetime(2026, 11, 3, 1, 2, 3, tzinfo=UTC)
+
+AN = RegistryCitizen(
+    "074085001234", "280123456", "Nguyễn Văn An", date(1985, 3, 14), "M", "718", "25700"
+)
+HOA = RegistryCitizen(
+    "079150000007", None, "Lê Thị Hoa", date(1950, 1, 20), "F", "720", "25730",
+    deceased_on=date(2024, 5, 10),
+)
+REGISTRY = RegistrySnapshot([AN, HOA])
+
+
+@pytest.fixture
+def codec() -> AvroCodec:
+    catalog = get_catalog()
+    return AvroCodec({
+        CITIZEN_ID: catalog.text("vn.lgsp.Citizen"),
+        LAND_ID: catalog.text("vn.lgsp.LandRecord"),
+        CIVIL_ID: catalog.text("vn.lgsp.CivilStatusRecord"),
+        RECONCILED_ID: catalog.text(RECONCILED.value_schema or ""),
+    }.get)
+
+
+def citizen(row: RegistryCitizen = AN, **overrides: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "SoDinhDanh": row.citizen_id, "SoCMND": None, "HoVaTen": row.full_name,
+        "NgayThangNamSinh": row.date_of_birth,
+        "GioiTinh": "MALE" if row.gender == "M" else "FEMALE",
+        "MaHuyen": None, "MaXa": None,
+    }
+    fields.update(overrides)
+    return fields
+
+
+def dossier(received: datetime) -> dict[str, Any]:
+    return {
+        "MaHoSo": "HS-1", "MaTTHC": "1.2345", "NgayTiepNhan": received, "NgayHenTra": None,
+        "NgayKetThucXuLy": None, "KenhThucHien": 2, "PhiLePhi": 0, "DuocThanhToanTrucTuyen": 0,
+        "MaKetQua": None, "DuongDanTepTinKetQua": None, "HoSoCoThanhPhanSoHoa": True,
+        "DuocLayTuKhoDMQG": False, "TaiKhoanDuocXacThucVoiVNeID": False,
+    }
+
+
+def land_value(codec: AvroCodec, declared: dict[str, Any], record_id: str = "STNMT-1") -> bytes:
+    at = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    return codec.encode(LAND_ID, {
+        "record_id": record_id, "agency": "STNMT", "occurred_at": at, "citizen": declared,
+        "dossier": dossier(at), "transaction_type": "MORTGAGE", "map_sheet_number": 3,
+        "parcel_number": 77, "area_m2": 250.0,
+    })
+
+
+def civil_value(codec: AvroCodec, declared: dict[str, Any], occurred: datetime,
+                event_date: date) -> bytes:
+    return codec.encode(CIVIL_ID, {
+        "record_id": "STP-1", "agency": "STP", "occurred_at": occurred, "citizen": declared,
+        "dossier": dossier(occurred), "event_type": "DEATH",
+        "registration_number": "000001/2024", "event_date": event_date,
+    })
+
+
+def message(value: bytes | None, topic: str = LAND, key: bytes | None = b"the-key",
+            headers: list[tuple[str, bytes]] | None = None, offset: int = 42) -> Message:
+    return Message(topic=topic, partition=2, offset=offset, key=key, value=value,
+                   headers=headers if headers is not None else [("traceparent", b"00-abc")])
+
+
+def decide(codec: AvroCodec, msg: Message) -> Any:
+    return reconcile_message(msg, codec, REGISTRY, PROVINCES, RECONCILED_ID, NOW)
+
+
+# --- matched ---------------------------------------------------------------------------------
+
+
+def test_matched_record_goes_to_reconciled(codec: AvroCodec) -> None:
+    value = land_value(codec, citizen())
+    verdict = decide(codec, message(value))
+    assert verdict.matched
+    assert verdict.department == "land"
+    assert verdict.reason == "MATCHED"
+    out = verdict.output
+    assert out.topic == RECONCILED.name
+    assert out.key == AN.citizen_id.encode()
+    assert out.headers == [("traceparent", b"00-abc")]
+    schema_id, record = codec.decode(out.value)
+    assert schema_id == RECONCILED_ID
+    assert record["original"] == value  # the department's bytes, unaltered
+    assert record["original_schema_id"] == LAND_ID
+    assert record["source"] == {"topic": LAND, "partition": 2, "offset": 42}
+    assert record["record_id"] == "STNMT-1"
+    assert record["agency"] == "STNMT"
+    assert record["department"] == "land"
+    assert record["reconciled_at"] == NOW
+    assert record["dossier"]["HoSoCoThanhPhanSoHoa"] is True
+
+
+def test_reconciled_record_carries_the_registry_citizen(codec: AvroCodec) -> None:
+    declared = citizen(SoDinhDanh="74 085 001234", HoVaTen="NGUYEN VAN AN", MaXa="99999")
+    value = land_value(codec, declared)
+    verdict = decide(codec, message(value))
+    assert verdict.reason == "MATCHED_REPAIRED_ID"
+    _, record = codec.decode(verdict.output.value)
+    assert record["reason"] == "MATCHED_REPAIRED_ID"
+    assert record["citizen"] == {
+        "SoDinhDanh": "074085001234", "SoCMND": "280123456", "HoVaTen": "Nguyễn Văn An",
+        "NgayThangNamSinh": date(1985, 3, 14), "GioiTinh": "MALE",
+        "MaHuyen": "718", "MaXa": "25700",
+    }
+    _, original = codec.decode(record["original"])
+    assert original["citizen"] == declared  # what the department declared is kept as it was
+
+
+def test_matched_by_legacy_number_is_keyed_by_the_verified_number(codec: AvroCodec) -> None:
+    value = land_value(codec, citizen(SoDinhDanh=None, SoCMND="280123456"))
+    verdict = decide(codec, message(value, key=b"280123456"))
+    assert verdict.reason == "MATCHED_LEGACY_ID"
+    assert verdict.output.key == b"074085001234"
+
+
+def test_message_without_headers(codec: AvroCodec) -> None:
+    msg = Message(topic=LAND, partition=0, offset=1, key=None, value=land_value(codec, citizen()))
+    verdict = decide(codec, msg)
+    assert verdict.matched
+    assert verdict.output.headers == []
+
+
+# --- rejected --------------------------------------------------------------------------------
+
+
+def headers_of(verdict: Any) -> dict[str, bytes]:
+    return dict(verdict.output.headers)
+
+
+def test_rejected_record_goes_to_dead_letter_topic_with_error_headers(codec: AvroCodec) -> None:
+    value = land_value(codec, citizen(SoDinhDanh="074085999999"))
+    verdict = decide(codec, message(value, offset=314))
+    assert not verdict.matched
+    assert verdict.reason == "UNKNOWN_CITIZEN"
+    out = verdict.output
+    assert out.topic == REJECTED.name
+    assert out.key == b"the-key"
+    assert out.value == value
+    assert out.headers[0] == ("traceparent", b"00-abc")  # the original headers come first
+    headers = headers_of(verdict)
+    assert headers["__hub.errors.topic"] == LAND.encode()
+    assert headers["__hub.errors.partition"] == b"2"
+    assert headers["__hub.errors.offset"] == b"314"
+    assert headers["__hub.errors.stage"] == b"reconcile"
+    assert headers["__hub.errors.reason"] == b"UNKNOWN_CITIZEN"
+    assert headers["__hub.errors.message"] == b"no citizen with this number in the registry"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"HoVaTen": "Trần Văn Bình"}, "NAME_MISMATCH"),
+        ({"NgayThangNamSinh": date(1985, 3, 15)}, "DOB_MISMATCH"),
+        ({"SoDinhDanh": "099085001234"}, "ID_INCONSISTENT"),
+        ({"SoDinhDanh": None}, "MISSING_ID"),
+        ({"SoDinhDanh": "#REF!"}, "MALFORMED_ID"),
+    ],
+)
+def test_each_rejection_reason_reaches_the_headers(
+    codec: AvroCodec, overrides: dict[str, Any], reason: str
+) -> None:
+    verdict = decide(codec, message(land_value(codec, citizen(**overrides))))
+    assert verdict.reason == reason
+    assert verdict.output.topic == REJECTED.name
+    headers = headers_of(verdict)
+    assert headers["__hub.errors.reason"] == reason.encode()
+    assert headers["__hub.errors.message"]
+
+
+def test_civil_status_event_date_decides_event_after_death(codec: AvroCodec) -> None:
+    registered = datetime(2024, 5, 10, 8, 0, tzinfo=UTC)  # before the event date below
+    value = civil_value(codec, citizen(HOA), registered, date(2024, 5, 11))
+    verdict = decide(codec, message(value, topic=CIVIL))
+    assert verdict.department == "civil_status"
+    assert verdict.reason == "EVENT_AFTER_DEATH"
+    assert headers_of(verdict)["__hub.errors.message"] == (
+        b"event on 2024-05-11, citizen died 2024-05-10"
+    )
+
+
+def test_death_registered_on_the_day_of_death_is_matched(codec: AvroCodec) -> None:
+    registered = datetime(2024, 5, 12, 8, 0, tzinfo=UTC)  # registered later; event that day
+    value = civil_value(codec, citizen(HOA), registered, date(2024, 5, 10))
+    verdict = decide(codec, message(value, topic=CIVIL))
+    assert verdict.matched
+    assert verdict.output.topic == RECONCILED.name
+
+
+def test_land_record_uses_occurred_at_as_event_day(codec: AvroCodec) -> None:
+    verdict = decide(codec, message(land_value(codec, citizen(HOA))))  # 2026, after death
+    assert verdict.reason == "EVENT_AFTER_DEATH"
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"not avro at all", DecodeReason.BAD_MAGIC),
+        (b"", DecodeReason.EMPTY),
+        (None, DecodeReason.EMPTY),
+        (b"\x00\x00\x00\x03\xe7garbage", DecodeReason.UNKNOWN_SCHEMA),
+        (b"\x00\x00", DecodeReason.TRUNCATED),
+    ],
+)
+def test_undecodable_bytes_are_rejected_with_the_decode_reason(
+    codec: AvroCodec, value: bytes | None, reason: str
+) -> None:
+    verdict = decide(codec, message(value))
+    assert not verdict.matched
+    assert verdict.reason == reason
+    assert verdict.output.topic == REJECTED.name
+    assert verdict.output.value == value
+    assert verdict.output.key == b"the-key"
+    assert headers_of(verdict)["__hub.errors.reason"] == reason.encode()
+
+
+def test_avro_that_is_not_a_department_record_is_rejected(codec: AvroCodec) -> None:
+    value = codec.encode(CITIZEN_ID, citizen())  # valid Avro, but only a citizen
+    verdict = decide(codec, message(value))
+    assert verdict.reason == "MALFORMED_RECORD"
+    assert verdict.output.topic == REJECTED.name
+    assert headers_of(verdict)["__hub.errors.message"].startswith(b"not a department record")
+
+
+def test_message_from_a_non_department_topic_is_an_error(codec: AvroCodec) -> None:
+    with pytest.raises(TopicError, match="lgsp.reconciled"):
+        decide(codec, message(land_value(codec, citizen()), topic=RECONCILED.name))
+
+
+def test_error_headers_keep_original_headers() -> None:
+    msg = message(b"x", headers=[("a", b"1"), ("b", b"2")], offset=7)
+    headers = error_headers(msg, "indicators", "WHY", "détail")
+    assert headers[:2] == [("a", b"1"), ("b", b"2")]
+    assert dict(headers[2:]) == {
+        "__hub.errors.topic": LAND.encode(), "__hub.errors.partition": b"2",
+        "__hub.errors.offset": b"7", "__hub.errors.stage": b"indicators",
+        "__hub.errors.reason": b"WHY", "__hub.errors.message": "détail".encode(),
+    }
+
+
+# --- the stage and its metrics ---------------------------------------------------------------
+
+
+def outcome(metrics: HubMetrics, department: str, result: str, reason: str) -> float | None:
+    return metrics.registry.get_sample_value(
+        "hub_reconcile_outcomes_total",
+        {"department": department, "outcome": result, "reason": reason},
+    )
+
+
+def test_stage_counts_outcomes_only_once_committed(codec: AvroCodec) -> None:
+    metrics = HubMetrics(CollectorRegistry())
+    views: list[RegistrySnapshot] = []
+
+    def registry() -> RegistrySnapshot:
+        views.append(REGISTRY)
+        return REGISTRY
+
+    stage = ReconcileStage(codec, registry, PROVINCES, RECONCILED_ID, metrics)
+    batch = [
+        message(land_value(codec, citizen(), "r1"), offset=1),
+        message(land_value(codec, citizen(HoVaTen="Nguyen Van An"), "r2"), offset=2),
+        message(land_value(codec, citizen(), "r3"), offset=3),
+        message(b"junk", offset=4),
+        message(civil_value(codec, citizen(HOA), NOW, date(2026, 11, 2)), topic=CIVIL, offset=5),
+    ]
+    outputs = stage.process(batch)
+    assert len(views) == 1  # one registry view per batch
+    assert [o.topic for o in outputs] == [RECONCILED.name] * 3 + [REJECTED.name] * 2
+    assert outcome(metrics, "land", "reconciled", "MATCHED") is None  # not committed yet
+
+    stage.committed()
+    assert outcome(metrics, "land", "reconciled", "MATCHED") == 2
+    assert outcome(metrics, "land", "reconciled", "MATCHED_NORMALIZED_NAME") == 1
+    assert outcome(metrics, "land", "rejected", DecodeReason.BAD_MAGIC) == 1
+    assert outcome(metrics, "civil_status", "rejected", "EVENT_AFTER_DEATH") == 1
+
+    stage.committed()  # nothing new: counted once
+    assert outcome(metrics, "land", "reconciled", "MATCHED") == 2
+
+
+def test_stage_forgets_a_batch_that_is_processed_again(codec: AvroCodec) -> None:
+    """A failed batch is re-processed; only the outcomes of the committed attempt count."""
+    metrics = HubMetrics(CollectorRegistry())
+    stage = ReconcileStage(codec, lambda: REGISTRY, PROVINCES, RECONCILED_ID, metrics)
+    batch = [message(land_value(codec, citizen()))]
+    stage.process(batch)
+    stage.process(batch)
+    stage.committed()
+    assert outcome(metrics, "land", "reconciled", "MATCHED") == 1
+
+
+def test_stage_reads_the_department_topics() -> None:
+    assert set(ReconcileStage.inputs) == {t.name for t in DEPARTMENT_TOPICS.values()}
+    assert ReconcileStage.name == "reconcile"
+    assert ReconcileStage.group == "hub.reconcile"
