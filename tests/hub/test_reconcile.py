@@ -14,14 +14,16 @@ from hub.registry import RegistryCitizen, RegistrySnapshot
 
 PROVINCES = known_province_codes()
 
-AN = RegistryCitizen(
-    "074085001234", "280123456", "Nguyễn Văn An", date(1985, 3, 14), "M", "718", "25700"
-)
-DAO = RegistryCitizen(
-    "074301000042", None, "Trần Thị Bích Đào", date(2001, 7, 2), "F", "719", "25715"
-)
+AN = RegistryCitizen("074085001234", "280123456", "Nguyễn Văn An", date(1985, 3, 14), "M", "718", "25700")
+DAO = RegistryCitizen("074301000042", None, "Trần Thị Bích Đào", date(2001, 7, 2), "F", "719", "25715")
 HOA = RegistryCitizen(
-    "079150000007", "281000777", "Lê Thị Hoa", date(1950, 1, 20), "F", "720", "25730",
+    "079150000007",
+    "281000777",
+    "Lê Thị Hoa",
+    date(1950, 1, 20),
+    "F",
+    "720",
+    "25730",
     deceased_on=date(2024, 5, 10),
 )
 REGISTRY = RegistrySnapshot([AN, DAO, HOA])
@@ -31,10 +33,13 @@ EVENT_DAY = date(2026, 11, 2)
 def declared(citizen: RegistryCitizen = AN, **overrides: Any) -> dict[str, Any]:
     """The citizen as a department would declare it (a decoded vn.lgsp.Citizen), cleanly."""
     fields: dict[str, Any] = {
-        "SoDinhDanh": citizen.citizen_id, "SoCMND": None, "HoVaTen": citizen.full_name,
+        "SoDinhDanh": citizen.citizen_id,
+        "SoCMND": None,
+        "HoVaTen": citizen.full_name,
         "NgayThangNamSinh": citizen.date_of_birth,
         "GioiTinh": "MALE" if citizen.gender == "M" else "FEMALE",
-        "MaHuyen": citizen.district_code, "MaXa": citizen.commune_code,
+        "MaHuyen": citizen.district_code,
+        "MaXa": citizen.commune_code,
     }
     fields.update(overrides)
     return fields
@@ -62,8 +67,15 @@ def test_repair_id_ignores_surrounding_whitespace() -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["074 085 001234", "074-085-001234", "074.085.001234", "074/085/001234", "074_085_001234",
-     "074 - 085 . 001234", "0740 8500 1234"],
+    [
+        "074 085 001234",
+        "074-085-001234",
+        "074.085.001234",
+        "074/085/001234",
+        "074_085_001234",
+        "074 - 085 . 001234",
+        "0740 8500 1234",
+    ],
 )
 def test_repair_id_removes_separators(raw: str) -> None:
     assert repair_id(raw) == ("074085001234", True)
@@ -109,9 +121,7 @@ def test_id_consistent_rejects_an_unknown_province_code() -> None:
         ("074400001234", date(2100, 1, 1), "M"),  # 4: male, 22nd century
     ],
 )
-def test_id_consistent_reads_century_and_gender_digit(
-    citizen_id: str, birth: date, gender: str
-) -> None:
+def test_id_consistent_reads_century_and_gender_digit(citizen_id: str, birth: date, gender: str) -> None:
     assert id_consistent(citizen_id, birth, gender, PROVINCES) is None
 
 
@@ -130,9 +140,7 @@ def test_id_consistent_skips_gender_when_not_declared() -> None:
     ("citizen_id", "encoded_year"),
     [("074086001234", 1986), ("074285001234", 2085)],  # wrong year; wrong century
 )
-def test_id_consistent_rejects_birth_year_against_declared_birth(
-    citizen_id: str, encoded_year: int
-) -> None:
+def test_id_consistent_rejects_birth_year_against_declared_birth(citizen_id: str, encoded_year: int) -> None:
     problem = id_consistent(citizen_id, date(1985, 3, 14), None, PROVINCES)
     assert problem is not None
     assert f"birth year {encoded_year}" in problem
@@ -181,8 +189,12 @@ def test_fold_name_keeps_different_names_apart() -> None:
 
 def test_reason_matched_property() -> None:
     matched = {r for r in Reason if r.matched}
-    assert matched == {Reason.MATCHED, Reason.MATCHED_LEGACY_ID, Reason.MATCHED_REPAIRED_ID,
-                       Reason.MATCHED_NORMALIZED_NAME}
+    assert matched == {
+        Reason.MATCHED,
+        Reason.MATCHED_LEGACY_ID,
+        Reason.MATCHED_REPAIRED_ID,
+        Reason.MATCHED_NORMALIZED_NAME,
+    }
 
 
 def test_matched() -> None:
@@ -199,8 +211,7 @@ def test_matched_with_unknown_gender_and_no_birth_date() -> None:
 
 
 def test_matched_legacy_id_from_socmnd_only() -> None:
-    decision = reconcile(declared(SoDinhDanh=None, SoCMND="280123456"), EVENT_DAY, REGISTRY,
-                         PROVINCES)
+    decision = reconcile(declared(SoDinhDanh=None, SoCMND="280123456"), EVENT_DAY, REGISTRY, PROVINCES)
     assert decision.reason is Reason.MATCHED_LEGACY_ID
     assert decision.citizen == AN
 
@@ -220,8 +231,7 @@ def test_legacy_id_rescues_an_inconsistent_new_number() -> None:
     assert check(citizen) is Reason.MATCHED_LEGACY_ID
 
 
-@pytest.mark.parametrize("raw", ["74085001234", "074 085 001234", "074-085-001234",
-                                 "074.085.001234"])
+@pytest.mark.parametrize("raw", ["74085001234", "074 085 001234", "074-085-001234", "074.085.001234"])
 def test_matched_repaired_id(raw: str) -> None:
     decision = reconcile(declared(SoDinhDanh=raw), EVENT_DAY, REGISTRY, PROVINCES)
     assert decision.reason is Reason.MATCHED_REPAIRED_ID
@@ -229,9 +239,7 @@ def test_matched_repaired_id(raw: str) -> None:
 
 
 def test_repaired_id_takes_precedence_over_normalized_name() -> None:
-    assert check(declared(SoDinhDanh="74085001234", HoVaTen="NGUYEN VAN AN")) is (
-        Reason.MATCHED_REPAIRED_ID
-    )
+    assert check(declared(SoDinhDanh="74085001234", HoVaTen="NGUYEN VAN AN")) is Reason.MATCHED_REPAIRED_ID
 
 
 @pytest.mark.parametrize(
@@ -260,8 +268,7 @@ def test_name_mismatch() -> None:
 
 
 def test_dob_mismatch() -> None:
-    decision = reconcile(declared(NgayThangNamSinh=date(1985, 3, 15)), EVENT_DAY, REGISTRY,
-                         PROVINCES)
+    decision = reconcile(declared(NgayThangNamSinh=date(1985, 3, 15)), EVENT_DAY, REGISTRY, PROVINCES)
     assert decision.reason is Reason.DOB_MISMATCH
     assert not decision.matched
     assert "1985-03-15" in decision.detail
@@ -313,8 +320,7 @@ def test_event_on_or_before_death_day_is_not_rejected(event_day: date | None) ->
     ("number", "legacy"), [(None, None), ("", None), ("   ", None), (None, ""), ("  ", " ")]
 )
 def test_missing_id(number: str | None, legacy: str | None) -> None:
-    decision = reconcile(declared(SoDinhDanh=number, SoCMND=legacy), EVENT_DAY, REGISTRY,
-                         PROVINCES)
+    decision = reconcile(declared(SoDinhDanh=number, SoCMND=legacy), EVENT_DAY, REGISTRY, PROVINCES)
     assert decision.reason is Reason.MISSING_ID
     assert decision.citizen is None
 

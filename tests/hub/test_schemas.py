@@ -13,9 +13,7 @@ from hub.schemas import SchemaCatalog, get_catalog, schemas_dir
 from hub.topics import ALL_TOPICS, DEPARTMENT_TOPICS, RECONCILED, Topic
 
 VALUED_TOPICS = [topic for topic in ALL_TOPICS if topic.value_schema is not None]
-RECORD_SCHEMAS = [topic.value_schema for topic in DEPARTMENT_TOPICS.values()] + [
-    RECONCILED.value_schema
-]
+RECORD_SCHEMAS = [topic.value_schema for topic in DEPARTMENT_TOPICS.values()] + [RECONCILED.value_schema]
 
 
 def test_catalog_is_the_repository_schemas() -> None:
@@ -59,18 +57,16 @@ def test_department_records_have_the_same_common_fields() -> None:
         name: [f["name"] for f in catalog.document(name)["fields"][:5]]
         for name in (topic.value_schema for topic in DEPARTMENT_TOPICS.values())
     }
-    assert set(map(tuple, heads.values())) == {
-        ("record_id", "agency", "occurred_at", "citizen", "dossier")
-    }
+    assert set(map(tuple, heads.values())) == {("record_id", "agency", "occurred_at", "citizen", "dossier")}
 
 
 def test_unknown_schema_name() -> None:
-    with pytest.raises(SchemaError, match="vn.lgsp.Nope"):
+    with pytest.raises(SchemaError, match=r"vn\.lgsp\.Nope"):
         get_catalog().document("vn.lgsp.Nope")
 
 
 def test_empty_directory_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(SchemaError, match="no .avsc schemas"):
+    with pytest.raises(SchemaError, match=r"no \.avsc schemas"):
         SchemaCatalog(tmp_path).names()
 
 

@@ -39,16 +39,27 @@ def land_record(**overrides: Any) -> dict[str, Any]:
         "agency": "STNMT",
         "occurred_at": received,
         "citizen": {
-            "SoDinhDanh": "074085001234", "SoCMND": None, "HoVaTen": "Nguyễn Văn An",
-            "NgayThangNamSinh": date(1985, 3, 14), "GioiTinh": "MALE",
-            "MaHuyen": "718", "MaXa": "25700",
+            "SoDinhDanh": "074085001234",
+            "SoCMND": None,
+            "HoVaTen": "Nguyễn Văn An",
+            "NgayThangNamSinh": date(1985, 3, 14),
+            "GioiTinh": "MALE",
+            "MaHuyen": "718",
+            "MaXa": "25700",
         },
         "dossier": {
-            "MaHoSo": "STNMT-261102-00000001", "MaTTHC": "1.2345",
-            "NgayTiepNhan": received, "NgayHenTra": datetime(2026, 11, 7, 8, 15, tzinfo=UTC),
-            "NgayKetThucXuLy": None, "KenhThucHien": 2, "PhiLePhi": 50_000,
-            "DuocThanhToanTrucTuyen": 1, "MaKetQua": None, "DuongDanTepTinKetQua": None,
-            "HoSoCoThanhPhanSoHoa": True, "DuocLayTuKhoDMQG": False,
+            "MaHoSo": "STNMT-261102-00000001",
+            "MaTTHC": "1.2345",
+            "NgayTiepNhan": received,
+            "NgayHenTra": datetime(2026, 11, 7, 8, 15, tzinfo=UTC),
+            "NgayKetThucXuLy": None,
+            "KenhThucHien": 2,
+            "PhiLePhi": 50_000,
+            "DuocThanhToanTrucTuyen": 1,
+            "MaKetQua": None,
+            "DuongDanTepTinKetQua": None,
+            "HoSoCoThanhPhanSoHoa": True,
+            "DuocLayTuKhoDMQG": False,
             "TaiKhoanDuocXacThucVoiVNeID": True,
         },
         "transaction_type": "TRANSFER",
@@ -113,8 +124,7 @@ def test_schemas_are_looked_up_once() -> None:
 
 
 def test_an_invalid_registered_schema_is_a_schema_error() -> None:
-    codec = AvroCodec({1: '{"type": "record", "name": "X", "fields": [{"name": "a"}]}',
-                       2: "not json"}.get)
+    codec = AvroCodec({1: '{"type": "record", "name": "X", "fields": [{"name": "a"}]}', 2: "not json"}.get)
     for schema_id in (1, 2):
         with pytest.raises(SchemaError, match=f"schema id {schema_id} is invalid"):
             codec.schema(schema_id)

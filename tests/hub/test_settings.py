@@ -68,7 +68,8 @@ def test_configured_database_url_wins(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_kafka_client_config_plaintext() -> None:
     assert Settings().kafka_client_config("127.0.0.1:9092") == {
-        "bootstrap.servers": "127.0.0.1:9092", "security.protocol": "PLAINTEXT",
+        "bootstrap.servers": "127.0.0.1:9092",
+        "security.protocol": "PLAINTEXT",
     }
 
 
@@ -79,8 +80,11 @@ def test_kafka_client_config_with_sasl(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HUB_KAFKA_SASL_PASSWORD", "s3cret-value")
     settings = Settings()
     assert settings.kafka_client_config("broker:9093") == {
-        "bootstrap.servers": "broker:9093", "security.protocol": "SASL_SSL",
-        "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "hub", "sasl.password": "s3cret-value",
+        "bootstrap.servers": "broker:9093",
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "hub",
+        "sasl.password": "s3cret-value",
     }
     assert "s3cret-value" not in repr(settings)
     assert "s3cret-value" not in str(settings.model_dump())

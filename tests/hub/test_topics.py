@@ -56,8 +56,7 @@ def test_department_of_topic(department: Department) -> None:
     assert department_of_topic(DEPARTMENT_TOPICS[department].name) is department
 
 
-@pytest.mark.parametrize("topic", [RECONCILED, REJECTED, INDICATORS, EXCHANGE_ACKS],
-                         ids=lambda t: t.name)
+@pytest.mark.parametrize("topic", [RECONCILED, REJECTED, INDICATORS, EXCHANGE_ACKS], ids=lambda t: t.name)
 def test_department_of_a_hub_topic_is_an_error(topic: Topic) -> None:
     with pytest.raises(TopicError, match="not a department topic"):
         department_of_topic(topic.name)
@@ -75,14 +74,15 @@ def test_rejected_topic_keeps_original_bytes() -> None:
 
 def test_department_agencies() -> None:
     assert {d: d.agency for d in Department} == {
-        Department.CIVIL_STATUS: "STP", Department.LAND: "STNMT",
-        Department.HEALTH: "SYT", Department.SOCIAL_INSURANCE: "BHXH",
+        Department.CIVIL_STATUS: "STP",
+        Department.LAND: "STNMT",
+        Department.HEALTH: "SYT",
+        Department.SOCIAL_INSURANCE: "BHXH",
     }
 
 
 def test_department_values_are_snake_case() -> None:
-    assert [d.value for d in Department] == ["civil_status", "land", "health",
-                                             "social_insurance"]
+    assert [d.value for d in Department] == ["civil_status", "land", "health", "social_insurance"]
 
 
 def test_groups_are_distinct() -> None:

@@ -73,8 +73,9 @@ def test_count_and_unique_record_ids(population: list[RegistryCitizen]) -> None:
 
 def test_events_fall_in_the_requested_window(population: list[RegistryCitizen]) -> None:
     start = date(2026, 11, 1)
-    for simulated in generate_records(population, Department.HEALTH, 300, seed=1,
-                                      dirt=NO_DIRT, start=start, days=3):
+    for simulated in generate_records(
+        population, Department.HEALTH, 300, seed=1, dirt=NO_DIRT, start=start, days=3
+    ):
         occurred = simulated.record["occurred_at"]
         assert occurred.tzinfo is UTC
         assert start <= occurred.date() <= date(2026, 11, 3)
@@ -120,9 +121,8 @@ def test_each_kind_of_dirt_alone(
 
 
 def test_name_dirt_on_a_name_without_diacritics_is_clean() -> None:
-    """"Phan Minh Chi" has nothing to strip: such a record is clean, and matches as such."""
-    plain = RegistryCitizen("074322556998", None, "Phan Minh Chi", date(2022, 8, 23), "F",
-                            "722", "25759")
+    """A name like "Phan Minh Chi" has nothing to strip: such a record is clean and matches."""
+    plain = RegistryCitizen("074322556998", None, "Phan Minh Chi", date(2022, 8, 23), "F", "722", "25759")
     registry = RegistrySnapshot([plain])
     for kind in ("stripped_diacritics", "nfd_unicode"):
         for simulated in generate_records([plain], Department.LAND, 5, seed=1, dirt=only(kind)):
@@ -133,8 +133,9 @@ def test_name_dirt_on_a_name_without_diacritics_is_clean() -> None:
 
 
 def test_dirt_that_needs_a_missing_pool_falls_back_to_clean() -> None:
-    no_legacy = RegistryCitizen("074301000042", None, "Trần Thị Bích Đào", date(2001, 7, 2), "F",
-                                "719", "25715")
+    no_legacy = RegistryCitizen(
+        "074301000042", None, "Trần Thị Bích Đào", date(2001, 7, 2), "F", "719", "25715"
+    )
     for kind in ("legacy_instead", "deceased_citizen"):
         records = list(generate_records([no_legacy], Department.LAND, 5, seed=1, dirt=only(kind)))
         assert {r.dirt for r in records} == {"clean"}
@@ -155,8 +156,9 @@ def test_reconciler_agrees_with_the_simulators_ground_truth(
         record = simulated.record
         decision = reconcile(record["citizen"], event_day(record), registry, PROVINCES)
         if decision.reason is not simulated.expected:
-            disagreements.append((simulated.dirt, simulated.expected.value, decision.reason.value,
-                                  record["citizen"]))
+            disagreements.append(
+                (simulated.dirt, simulated.expected.value, decision.reason.value, record["citizen"])
+            )
     assert disagreements == []
     assert len(records) == 6000
     # Every kind of dirt was exercised, so the agreement above means something.
