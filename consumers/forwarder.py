@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import Message
@@ -11,20 +11,10 @@ from confluent_kafka import Message
 from hub.exchange.client import ExchangeClient
 from hub.kafka.loop import OutMessage
 from hub.metrics import HubMetrics
-from hub.serde import AvroCodec
+from hub.serde import AvroCodec, jsonable
 from hub.topics import EXCHANGE_ACKS, RECONCILED, Group
 
 __all__ = ["ForwardStage", "ack_message", "to_exchange_document"]
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
 
 
 def to_exchange_document(record: dict[str, Any]) -> dict[str, Any]:
@@ -33,9 +23,9 @@ def to_exchange_document(record: dict[str, Any]) -> dict[str, Any]:
         "record_id": record["record_id"],
         "department": record["department"],
         "agency": record["agency"],
-        "occurred_at": _jsonable(record["occurred_at"]),
-        "citizen": _jsonable(record["citizen"]),
-        "dossier": _jsonable(record["dossier"]),
+        "occurred_at": jsonable(record["occurred_at"]),
+        "citizen": jsonable(record["citizen"]),
+        "dossier": jsonable(record["dossier"]),
         "original_sha256": hashlib.sha256(record["original"]).hexdigest(),
     }
 

@@ -4,29 +4,16 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
-from datetime import date, datetime
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, TopicPartition
 
 from hub.errors import RecordDecodeError, TopicError
 from hub.kafka.clients import KafkaClients
-from hub.serde import AvroCodec
+from hub.serde import AvroCodec, jsonable
 from hub.topics import Topic
 
 __all__ = ["message_to_json", "replay"]
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    return value
 
 
 def message_to_json(message: Message, topic: Topic, codec: AvroCodec) -> dict[str, Any]:
@@ -45,7 +32,7 @@ def message_to_json(message: Message, topic: Topic, codec: AvroCodec) -> dict[st
         return out
     try:
         schema_id, record = codec.decode(value)
-        out["schema_id"], out["value"] = schema_id, _plain(record)
+        out["schema_id"], out["value"] = schema_id, jsonable(record)
     except RecordDecodeError as exc:
         out["decode_error"] = {"reason": exc.reason, "message": str(exc)}
         out["value_base64"] = base64.b64encode(value or b"").decode()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import struct
 from collections.abc import Callable
+from datetime import date, datetime
 from typing import Any
 
 import fastavro
@@ -13,7 +15,7 @@ from fastavro.validation import ValidationError, validate
 
 from hub.errors import RecordDecodeError, RecordEncodeError, SchemaError
 
-__all__ = ["HEADER_SIZE", "MAGIC_BYTE", "AvroCodec", "DecodeReason", "frame", "unframe"]
+__all__ = ["HEADER_SIZE", "MAGIC_BYTE", "AvroCodec", "DecodeReason", "frame", "jsonable", "unframe"]
 
 MAGIC_BYTE = 0
 HEADER_SIZE = 5
@@ -119,3 +121,16 @@ def _describe_invalid(record: dict[str, Any], parsed: Any, exc: Exception) -> st
         problems = sorted({str(p) for p in invalid.errors})  # errors may hold dict schemas
         return "; ".join(problems[:3])
     return str(exc)
+
+
+def jsonable(value: Any) -> Any:
+    """A decoded record as plain JSON values: dates as ISO strings, bytes as base64."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [jsonable(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    return value
