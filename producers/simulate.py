@@ -75,15 +75,8 @@ def _strip_diacritics(text: str) -> str:
 
 
 def _declared(citizen: RegistryCitizen) -> dict[str, Any]:
-    return {
-        "SoDinhDanh": citizen.citizen_id,
-        "SoCMND": None,
-        "HoVaTen": citizen.full_name,
-        "NgayThangNamSinh": citizen.date_of_birth,
-        "GioiTinh": "MALE" if citizen.gender == "M" else "FEMALE",
-        "MaHuyen": citizen.district_code,
-        "MaXa": citizen.commune_code,
-    }
+    """The citizen as a department declares them: registry fields, without the legacy number."""
+    return {**citizen.as_citizen_record(), "SoCMND": None}
 
 
 def _dirty(rng: random.Random, kind: str, declared: dict[str, Any], citizen: RegistryCitizen) -> None:

@@ -12,7 +12,7 @@ from confluent_kafka import Message
 from hub.errors import RecordDecodeError, TopicError
 from hub.kafka.loop import Headers, OutMessage, position
 from hub.metrics import HubMetrics
-from hub.reconcile import Decision, RegistryView, reconcile
+from hub.reconcile import RegistryView, reconcile
 from hub.serde import AvroCodec
 from hub.topics import DEPARTMENT_TOPICS, RECONCILED, REJECTED, Group
 
@@ -58,20 +58,6 @@ def _event_day(record: dict[str, Any]) -> date | None:
     return occurred.date() if isinstance(occurred, datetime) else None
 
 
-def _verified_citizen(decision: Decision) -> dict[str, Any]:
-    c = decision.citizen
-    assert c is not None
-    return {
-        "SoDinhDanh": c.citizen_id,
-        "SoCMND": c.legacy_id,
-        "HoVaTen": c.full_name,
-        "NgayThangNamSinh": c.date_of_birth,
-        "GioiTinh": "MALE" if c.gender == "M" else "FEMALE",
-        "MaHuyen": c.district_code,
-        "MaXa": c.commune_code,
-    }
-
-
 def reconcile_message(
     message: Message,
     codec: AvroCodec,
@@ -90,7 +76,8 @@ def reconcile_message(
         return _reject(message, department, exc.reason, str(exc))
     except (KeyError, TypeError) as exc:
         return _reject(message, department, "MALFORMED_RECORD", f"not a department record: {exc}")
-    if not decision.matched:
+    citizen = decision.citizen
+    if not decision.matched or citizen is None:
         return _reject(message, department, decision.reason.value, decision.detail)
     value = codec.encode(
         reconciled_schema_id,
@@ -101,15 +88,14 @@ def reconcile_message(
             "occurred_at": record["occurred_at"],
             "source": {"topic": topic, "partition": message.partition(), "offset": message.offset()},
             "reason": decision.reason.value,
-            "citizen": _verified_citizen(decision),
+            "citizen": citizen.as_citizen_record(),
             "dossier": record["dossier"],
             "reconciled_at": now,
             "original_schema_id": schema_id,
             "original": message.value(),
         },
     )
-    assert decision.citizen is not None
-    out = OutMessage(RECONCILED.name, decision.citizen.citizen_id.encode(), value, _headers(message))
+    out = OutMessage(RECONCILED.name, citizen.citizen_id.encode(), value, _headers(message))
     return Verdict(department, decision.reason.value, True, out)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 __all__ = ["RegistryCitizen"]
 
@@ -19,3 +19,15 @@ class RegistryCitizen(NamedTuple):
     district_code: str | None
     commune_code: str | None
     deceased_on: date | None = None
+
+    def as_citizen_record(self) -> dict[str, Any]:
+        """This citizen as a ``vn.lgsp.Citizen`` record (the registry-verified fields)."""
+        return {
+            "SoDinhDanh": self.citizen_id,
+            "SoCMND": self.legacy_id,
+            "HoVaTen": self.full_name,
+            "NgayThangNamSinh": self.date_of_birth,
+            "GioiTinh": "MALE" if self.gender == "M" else "FEMALE",
+            "MaHuyen": self.district_code,
+            "MaXa": self.commune_code,
+        }
