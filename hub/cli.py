@@ -189,6 +189,13 @@ def run(
         _wait_for_signal(pipeline.stop)
 
 
+from hub.commands.publish import publish  # noqa: E402  (command modules import lazily inside)
+from hub.commands.schema_registry import schema_registry  # noqa: E402
+
+app.command("publish")(publish)
+app.command("schema-registry")(schema_registry)
+
+
 @contextmanager
 def _signals_set(event: threading.Event) -> Iterator[threading.Event]:
     """Within the block, Ctrl-C and SIGTERM set ``event`` instead of raising mid-call.

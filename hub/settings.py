@@ -43,6 +43,18 @@ class Settings(BaseSettings):
     exchange_timeout: float = Field(default=10.0, gt=0)
     exchange_max_attempts: int = Field(default=5, ge=1)
 
+    schema_registry_url: str | None = Field(
+        default=None,
+        description="Schema registry base URL for publishers. Unset: schemas come from the hub's database.",
+    )
+    schema_registry_host: str = "127.0.0.1"
+    schema_registry_port: int = Field(default=8081, ge=0, le=65535, description="0 picks a free port.")
+    schema_compatibility: str = Field(
+        default="BACKWARD",
+        pattern=r"^(NONE|BACKWARD|FORWARD|FULL)(_TRANSITIVE)?$",
+        description="Global compatibility level of the schema registry until changed through /config.",
+    )
+
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port.")
 

@@ -1,0 +1,1 @@
+"""CLI commands that live in their own modules; ``hub.cli`` registers them."""
