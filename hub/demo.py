@@ -17,11 +17,11 @@ from hub.indicators import Ratio
 from hub.metrics import HubMetrics, MetricsServer
 from hub.pipeline import Pipeline
 from hub.province import load_province
-from hub.registry import RegistryCitizen, RegistryStore
+from hub.registry import RegistryStore
 from hub.runtime import Runtime
 from hub.settings import Settings
 from hub.topics import DEPARTMENT_TOPICS, RECONCILED, Department
-from producers.population import generate_population
+from producers.population import Population, generate_population
 from producers.publisher import DepartmentPublisher
 from producers.simulate import generate_records
 
@@ -80,7 +80,7 @@ def run_demo(
         )
 
         province = load_province(settings.province_code)
-        population = list(generate_population(province, citizens, seed))
+        population = generate_population(province, citizens, seed)
         RegistryStore(runtime.engine).upsert(population)
         console.print(f"population registry: {len(population):,} citizens of {province.name}")
 
@@ -99,7 +99,7 @@ def run_demo(
 def _publish(
     runtime: Runtime,
     metrics: HubMetrics,
-    population: list[RegistryCitizen],
+    population: Population,
     per_department: int,
     seed: int,
     summary: DemoSummary,
@@ -115,7 +115,7 @@ def _publish(
         for n, simulated in enumerate(generate_records(population, department, per_department, seed)):
             if n % 1000 == 0 and interrupted.is_set():
                 raise Interrupted("demo interrupted while publishing")
-            publisher.publish(simulated.record)
+            simulated.send(publisher)
         report = publisher.flush()
         summary.published[department.value] = report.delivered
         total += report.delivered

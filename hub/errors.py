@@ -93,3 +93,11 @@ class Interrupted(HubError):
 
 class PortInUseError(HubError):
     """Raised when a TCP port the hub was told to listen on is already taken."""
+
+
+class InputError(HubError):
+    """A file or argument given by the user cannot be used (unreadable, wrong format, missing columns)."""
+
+
+class IncompatibleSchemaError(SchemaError):
+    """Raised when a schema registered under a subject breaks the subject's compatibility level."""

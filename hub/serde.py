@@ -13,6 +13,7 @@ from typing import Any
 import fastavro
 from fastavro.validation import ValidationError, validate
 
+from hub.avro_encoder import Encoder, compile_encoder
 from hub.errors import RecordDecodeError, RecordEncodeError, SchemaError
 
 __all__ = ["HEADER_SIZE", "MAGIC_BYTE", "AvroCodec", "DecodeReason", "frame", "jsonable", "unframe"]
@@ -64,6 +65,7 @@ class AvroCodec:
         self._lookup = lookup
         self._max_bytes = max_bytes
         self._parsed: dict[int, Any] = {}
+        self._encoders: dict[int, Encoder | None] = {}
 
     def schema(self, schema_id: int) -> Any:
         """The parsed schema for ``schema_id``; :class:`RecordDecodeError` if none is known."""
@@ -79,11 +81,18 @@ class AvroCodec:
             except (ValueError, fastavro.schema.SchemaParseException) as exc:
                 raise SchemaError(f"registered schema id {schema_id} is invalid: {exc}") from exc
             self._parsed[schema_id] = parsed
+            self._encoders[schema_id] = _compiled(text)
         return parsed
 
     def encode(self, schema_id: int, record: dict[str, Any]) -> bytes:
         """Wire bytes for ``record``; :class:`RecordEncodeError` names the field that is wrong."""
         parsed = self.schema(schema_id)
+        encoder = self._encoders[schema_id]
+        if encoder is not None:
+            try:
+                return _HEADER.pack(MAGIC_BYTE, schema_id) + encoder(record)
+            except Exception:  # noqa: S110  an invalid value, or a case left to fastavro (long strings)
+                pass  # fastavro, below, is the authority: it encodes the record or says what is wrong
         buffer = io.BytesIO()
         buffer.write(_HEADER.pack(MAGIC_BYTE, schema_id))
         try:
@@ -111,6 +120,14 @@ class AvroCodec:
                 f"{len(payload) - stream.tell()} bytes left over after the record",
             )
         return schema_id, record  # type: ignore[return-value]
+
+
+def _compiled(text: str) -> Encoder | None:
+    """The compiled encoder for a schema text, or None to keep using fastavro's writer."""
+    try:
+        return compile_encoder(fastavro.parse_schema(json.loads(text), expand=True))
+    except (RecursionError, ValueError, fastavro.schema.SchemaParseException):
+        return None
 
 
 def _describe_invalid(record: dict[str, Any], parsed: Any, exc: Exception) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,9 @@ class PublishReport:
 def record_key(record: dict[str, Any]) -> bytes:
     """Partition key: the citizen number (repaired when possible), else the record id."""
     citizen = record.get("citizen") or {}
+    number = citizen.get("SoDinhDanh")
+    if isinstance(number, str) and len(number) == 12 and number.isdigit():
+        return number.encode()  # the common case, without the repair machinery
     for raw in (citizen.get("SoDinhDanh"), citizen.get("SoCMND")):
         if raw:
             digits, _ = repair_id(raw)
@@ -58,15 +61,23 @@ class DepartmentPublisher:
         self.schema_version = str(schema_version).encode()
         self.metrics = metrics or HubMetrics()
         self.report = PublishReport()
+        self._agency = department.agency.encode()
+        self._trace_prefix = os.urandom(8).hex()
+        self._traces = 0
+        self._published = self.metrics.published.labels(department.value)
+        self._failures = self.metrics.publish_failures.labels(department.value)
 
     def publish(self, record: dict[str, Any], trace_id: str | None = None) -> None:
         """Validate and send one record; raises RecordEncodeError naming a bad field."""
         value = self.codec.encode(self.schema_id, record)
+        if trace_id is None:
+            self._traces += 1
+            trace_id = f"{self._trace_prefix}{self._traces:016x}"  # 32 hex digits, unique per publisher
         headers = [
-            ("hub.agency", self.department.agency.encode()),
+            ("hub.agency", self._agency),
             ("hub.record_id", str(record["record_id"]).encode()),
             ("hub.schema_version", self.schema_version),
-            ("hub.trace_id", (trace_id or uuid.uuid4().hex).encode()),
+            ("hub.trace_id", trace_id.encode()),
         ]
         while True:
             try:
@@ -77,15 +88,29 @@ class DepartmentPublisher:
             except BufferError:  # back-pressure: the local queue is full, wait for deliveries
                 self.producer.poll(0.05)
         self.report.sent += 1
-        self.producer.poll(0)
+        if self.report.sent % 512 == 0:
+            self.producer.poll(0)  # serve delivery reports
+
+    def publish_raw(self, value: bytes, record_id: str) -> None:
+        """Send ``value`` as it is, unvalidated: how the simulator imitates a broken export."""
+        headers = [("hub.agency", self._agency), ("hub.record_id", record_id.encode())]
+        while True:
+            try:
+                self.producer.produce(
+                    self.topic, value, record_id.encode(), headers=headers, on_delivery=self._delivered
+                )
+                break
+            except BufferError:
+                self.producer.poll(0.05)
+        self.report.sent += 1
 
     def _delivered(self, error: KafkaError | None, message: Message) -> None:
         if error is None:
             self.report.delivered += 1
-            self.metrics.published.labels(self.department.value).inc()
+            self._published.inc()
         else:
             self.report.failed += 1
-            self.metrics.publish_failures.labels(self.department.value).inc()
+            self._failures.inc()
             if len(self.report.errors) < 10:
                 self.report.errors.append(error.str())
 

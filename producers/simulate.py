@@ -1,23 +1,41 @@
 """Simulated department records, with the dirt real department exports have.
 
 Every record comes with the outcome reconciliation should reach for it (the ground truth),
-kept apart from the record itself.
+kept apart from the record itself. Records are drawn in fixed-size batches of numpy
+columns, so the stream for a seed is the same however it is consumed, and a province's
+backlog is produced at publishing speed.
 """
 
 from __future__ import annotations
 
-import random
 import unicodedata
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from functools import lru_cache
+from itertools import islice
+from typing import Any, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
 
 from hub.reconcile import Reason
-from hub.registry.model import RegistryCitizen
+from hub.serde import DecodeReason
 from hub.topics import Department
+from producers.population import Population
+from producers.publisher import DepartmentPublisher
 
-__all__ = ["DirtProfile", "SimulatedRecord", "generate_records"]
+__all__ = [
+    "DEPARTMENT_SHARES",
+    "EXPECTED",
+    "BundleProfile",
+    "DirtProfile",
+    "SimulatedRecord",
+    "Simulator",
+    "generate_records",
+]
+
+_BATCH = 4096  # records are drawn this many events at a time; fixed so a seed's stream never changes
 
 
 @dataclass(frozen=True)
@@ -35,12 +53,29 @@ class DirtProfile:
     deceased_citizen: float = 0.002
     inconsistent_number: float = 0.002
     garbage_number: float = 0.002
+    garbage_row: float = 0.001
 
     def kinds(self) -> list[tuple[str, float]]:
-        return list(vars(self).items())
+        return [(f.name, float(getattr(self, f.name))) for f in fields(self)]
+
+    @classmethod
+    def clean(cls) -> DirtProfile:
+        return cls(**{f.name: 0.0 for f in fields(cls)})
+
+    def scaled(self, factor: float) -> DirtProfile:
+        """The same mix with every share multiplied by ``factor`` (0 gives clean data)."""
+        return DirtProfile(**{name: share * factor for name, share in self.kinds()})
 
 
-EXPECTED = {
+@dataclass(frozen=True)
+class BundleProfile:
+    """Share of events that are Đề án 06 bundles (one life event, records in several departments)."""
+
+    birth: float = 0.01  # birth registration + newborn health book + child health-insurance enrolment
+    death: float = 0.004  # death registration + funeral allowance
+
+
+EXPECTED: dict[str, str] = {
     "clean": Reason.MATCHED,
     "lost_leading_zero": Reason.MATCHED_REPAIRED_ID,
     "separators": Reason.MATCHED_REPAIRED_ID,
@@ -53,20 +88,83 @@ EXPECTED = {
     "deceased_citizen": Reason.EVENT_AFTER_DEATH,
     "inconsistent_number": Reason.ID_INCONSISTENT,
     "garbage_number": Reason.MALFORMED_ID,
+    "garbage_row": DecodeReason.BAD_MAGIC,
 }
 
+# Share of single (non-bundle) events per department.
+DEPARTMENT_SHARES: dict[Department, float] = {
+    Department.CIVIL_STATUS: 0.20,
+    Department.LAND: 0.15,
+    Department.HEALTH: 0.40,
+    Department.SOCIAL_INSURANCE: 0.25,
+}
 
+_POOLS = ("alive", "adult", "legacy", "deceased", "newborn")
+_NEEDS_POOL = {"legacy_instead": "legacy", "deceased_citizen": "deceased"}
 _NAME_DIRT = frozenset({"stripped_diacritics", "nfd_unicode", "case_and_spacing"})
+_GARBAGE_NUMBERS = ("N/A", "chưa có", "12AB5678", "0", "#REF!", "x")
+_GARBAGE_ROWS = (
+    b"SoDinhDanh,HoVaTen\r\n",
+    b'{"error": "export failed"}',
+    b"\xef\xbb\xbf;;;;;;",
+    b"#N/A",
+)
 
 
-@dataclass(frozen=True)
-class SimulatedRecord:
-    """A department record, the dirt applied to it, and the outcome expected for it."""
+class SimulatedRecord(NamedTuple):
+    """A department record, the dirt applied to it, and the outcome expected for it.
+
+    ``raw`` is set for garbage rows: the bytes a broken export would send instead of a record.
+    """
 
     department: Department
     record: dict[str, Any]
     dirt: str
-    expected: Reason = field(default=Reason.MATCHED)
+    expected: str = Reason.MATCHED
+    raw: bytes | None = None
+
+    @property
+    def record_id(self) -> str:
+        return str(self.record["record_id"])
+
+    @property
+    def matched(self) -> bool:
+        """Whether reconciliation should match this record's citizen."""
+        return self.expected.startswith("MATCHED")
+
+    def send(self, publisher: DepartmentPublisher) -> None:
+        """Publish through ``publisher``: validated and encoded, or as raw bytes for garbage rows."""
+        if self.raw is None:
+            publisher.publish(self.record)
+        else:
+            publisher.publish_raw(self.raw, self.record_id)
+
+
+_SLOTS_PER_DAY = 600
+_MAX_DUE_DAYS = 30
+
+
+class _Procedure(NamedTuple):
+    code: str
+    fee: int
+    due_days: int
+    returns_result: bool
+    due: timedelta
+
+
+@lru_cache(maxsize=8)
+def _procedures(department: Department) -> tuple[_Procedure, ...]:
+    """A department's procedures (TTHC): code, fee, promised days, whether a result is returned."""
+    rng = np.random.default_rng(list(Department).index(department))
+    fees = (0, 0, 0, 0, 20_000, 50_000, 100_000, 500_000)
+    procedures = []
+    for code in rng.choice(np.arange(1000, 13000), size=40, replace=False).tolist():
+        fee = fees[int(rng.integers(len(fees)))]
+        days = int(rng.choice([1, 3, 5, 7, 10, 15, _MAX_DUE_DAYS]))
+        procedures.append(
+            _Procedure(f"1.{code:06d}", fee, days, bool(rng.random() < 0.85), timedelta(days=days))
+        )
+    return tuple(procedures)
 
 
 def _strip_diacritics(text: str) -> str:
@@ -74,92 +172,340 @@ def _strip_diacritics(text: str) -> str:
     return "".join(ch for ch in bare if not unicodedata.combining(ch))
 
 
-def _declared(citizen: RegistryCitizen) -> dict[str, Any]:
-    """The citizen as a department declares them: registry fields, without the legacy number."""
-    return {**citizen.as_citizen_record(), "SoCMND": None}
-
-
-def _dirty(rng: random.Random, kind: str, declared: dict[str, Any], citizen: RegistryCitizen) -> None:
-    """Apply one kind of dirt to ``declared`` in place."""
-    number = citizen.citizen_id
+def _dirty(kind: str, declared: dict[str, Any], legacy: str | None, roll: int) -> None:
+    """Apply one kind of dirt to the declared citizen ``declared`` in place."""
+    number = declared["SoDinhDanh"]
+    name = declared["HoVaTen"]
     if kind == "lost_leading_zero":
         declared["SoDinhDanh"] = number[1:]  # every province code starts with 0
     elif kind == "separators":
-        sep = rng.choice([" ", "-", "."])
+        sep = " -."[roll % 3]
         declared["SoDinhDanh"] = f"{number[:3]}{sep}{number[3:6]}{sep}{number[6:]}"
     elif kind == "legacy_instead":
-        declared["SoDinhDanh"], declared["SoCMND"] = None, citizen.legacy_id
+        declared["SoDinhDanh"], declared["SoCMND"] = None, legacy
     elif kind == "stripped_diacritics":
-        declared["HoVaTen"] = _strip_diacritics(citizen.full_name)
+        declared["HoVaTen"] = _strip_diacritics(name)
     elif kind == "nfd_unicode":
-        declared["HoVaTen"] = unicodedata.normalize("NFD", citizen.full_name)
+        declared["HoVaTen"] = unicodedata.normalize("NFD", name)
     elif kind == "case_and_spacing":
-        declared["HoVaTen"] = "  " + citizen.full_name.upper().replace(" ", "   ") + " "
+        declared["HoVaTen"] = "  " + name.upper().replace(" ", "   ") + " "
     elif kind == "mistyped_birth_date":
-        dob = citizen.date_of_birth
+        dob = declared["NgayThangNamSinh"]
         declared["NgayThangNamSinh"] = dob.replace(day=dob.day % 28 + 1)
     elif kind == "unknown_citizen":
         declared["SoDinhDanh"] = number[:6] + f"{(int(number[6:]) + 500_000) % 1_000_000:06d}"
     elif kind == "inconsistent_number":
         declared["SoDinhDanh"] = "099" + number[3:]
     elif kind == "garbage_number":
-        declared["SoDinhDanh"] = rng.choice(["N/A", "chưa có", "12AB5678", "0", "#REF!"])
+        declared["SoDinhDanh"] = _GARBAGE_NUMBERS[roll % len(_GARBAGE_NUMBERS)]
 
 
-def _dossier(rng: random.Random, department: Department, n: int, received: datetime) -> dict[str, Any]:
-    """Dossier fields calibrated on Bình Dương's published figures."""
-    online = rng.random() < 0.62
-    fee = rng.choice([0, 0, 0, 20_000, 50_000, 100_000])
-    due = received + timedelta(days=rng.choice([1, 3, 5, 7, 15]))
-    finished = due - timedelta(hours=rng.randrange(1, 48)) if rng.random() < 0.98 else due + timedelta(days=2)
-    e_result = rng.random() < 0.6
-    return {
-        "MaHoSo": f"{department.agency}-{received:%y%m%d}-{n:08d}",
-        "MaTTHC": f"1.{rng.randrange(1000, 9999)}",
-        "NgayTiepNhan": received,
-        "NgayHenTra": due,
-        "NgayKetThucXuLy": finished if rng.random() < 0.9 else None,
-        "KenhThucHien": 2 if online else rng.choice([1, 1, 1, 3]),
-        "PhiLePhi": fee,
-        "DuocThanhToanTrucTuyen": (1 if rng.random() < 0.5 else 2) if fee and rng.random() < 0.38 else 0,
-        "MaKetQua": f"KQ-{n:08d}" if e_result else None,
-        "DuongDanTepTinKetQua": f"https://dichvucong.example/kq/{n:08d}.pdf" if e_result else None,
-        "HoSoCoThanhPhanSoHoa": rng.random() < 0.0715,
-        "DuocLayTuKhoDMQG": rng.random() < 0.05,
-        "TaiKhoanDuocXacThucVoiVNeID": online and rng.random() < 0.7,
-    }
+class Simulator:
+    """An endless, deterministic stream of department records about a population's citizens.
 
+    Single events are spread over departments by ``shares``; Đề án 06 bundles add records in
+    several departments for one birth or death. ``departments`` keeps only some departments.
+    """
 
-def _own_fields(rng: random.Random, department: Department, event_day: date, n: int) -> dict[str, Any]:
-    if department is Department.CIVIL_STATUS:
-        return {
-            "event_type": rng.choice(["BIRTH", "MARRIAGE", "DEATH"]),
-            "registration_number": f"{n:06d}/{event_day.year}",
-            "event_date": event_day,
+    def __init__(
+        self,
+        population: Population,
+        seed: int,
+        dirt: DirtProfile | None = None,
+        bundles: BundleProfile | None = None,
+        start: date = date(2026, 11, 1),
+        days: int = 7,
+        departments: Iterable[Department] | None = None,
+        shares: Mapping[Department, float] = DEPARTMENT_SHARES,
+    ) -> None:
+        self.population = population
+        self.seed = seed
+        self.start = start
+        self.days = days
+        self.keep = frozenset(departments or Department)
+        kinds = (dirt or DirtProfile()).kinds()
+        self._kinds = ["clean", *(k for k, _ in kinds)]
+        dirty_share = sum(s for _, s in kinds)
+        if dirty_share > 1:
+            raise ValueError(f"dirt shares add up to {dirty_share:.3f}, more than 1")
+        self._kind_p = np.array([1 - dirty_share, *(s for _, s in kinds)])
+        bundles = bundles or BundleProfile()
+        if bundles.birth + bundles.death > 1:
+            raise ValueError("bundle shares add up to more than 1")
+        depts = [d for d in Department if d in self.keep]
+        weights = np.array([shares.get(d, 0.0) for d in depts])
+        if not depts or weights.sum() <= 0:
+            raise ValueError("no department to simulate")
+        self._depts = depts
+        self._dept_p = weights / weights.sum()
+        self._bundle_p = np.array([1 - bundles.birth - bundles.death, bundles.birth, bundles.death])
+        self._pools = self._make_pools()
+        self._has = {name: len(pool) > 0 for name, pool in self._pools.items()}
+        self._dept_pool = np.array([_POOLS.index(_SINGLE_POOL[d]) for d in depts])
+        self._members = [*(_SINGLE[d] for d in depts), _BIRTH_BUNDLE, _DEATH_BUNDLE]
+        # Office hours 07:30-17:30 local (UTC+7) = 00:30-10:30 UTC, minute by minute, from the
+        # first day to the last promised or late finish; records are received in the first ``days``.
+        self._slots = [
+            datetime.combine(start + timedelta(days=d), time(0, 30), UTC) + timedelta(minutes=m)
+            for d in range(days + _MAX_DUE_DAYS + 6)
+            for m in range(_SLOTS_PER_DAY)
+        ]
+        self._received = days * _SLOTS_PER_DAY
+        self._day_codes = [f"{at:%y%m%d}" for at in self._slots]
+
+    def _make_pools(self) -> dict[str, npt.NDArray[np.int64]]:
+        """Citizens by role: living, adults, legacy-number holders, deceased, newborns."""
+        pop = self.population
+        start_days = (self.start - date(1970, 1, 1)).days
+        alive = pop.alive()
+        adult = alive & (pop.birth_days <= start_days - 18 * 366)
+        pools = {
+            "alive": np.flatnonzero(alive),
+            "adult": np.flatnonzero(adult),
+            "legacy": np.flatnonzero(alive & (pop.legacy >= 0)),
+            "deceased": np.flatnonzero(~alive),
+            "newborn": np.flatnonzero(alive & (pop.birth_days >= start_days - 60)),
         }
+        if not len(pools["alive"]):
+            raise ValueError("the population has no living citizen")
+        if not len(pools["newborn"]):  # a small sample: the youngest hundredth stand in for newborns
+            young = np.argsort(-pop.birth_days)[: max(1, len(pop) // 100)]
+            pools["newborn"] = young[alive[young]] if alive[young].any() else pools["alive"]
+        if not len(pools["adult"]):
+            pools["adult"] = pools["alive"]
+        return pools
+
+    def records(self) -> Iterator[SimulatedRecord]:
+        """The stream: events in order; a bundle's records come one after the other."""
+        rng = np.random.default_rng([self.seed, 6])
+        first = 0
+        while True:
+            yield from self._batch(rng, first)
+            first += _BATCH
+
+    def take(self, count: int) -> list[SimulatedRecord]:
+        return list(islice(self.records(), count))
+
+    def _batch(self, rng: np.random.Generator, first: int) -> Iterator[SimulatedRecord]:
+        n = _BATCH
+        pop = self.population
+        pools = self._pools
+        kind_of = rng.choice(len(self._kinds), size=n, p=self._kind_p)
+        dept_of = rng.choice(len(self._depts), size=n, p=self._dept_p)
+        bundle_of = rng.choice(3, size=n, p=self._bundle_p)
+        has = self._has
+        stand_in = [pools[name] if has[name] else pools["alive"] for name in _POOLS]
+        picks = np.stack([pool[rng.integers(0, len(pool), n)] for pool in stand_in])
+        slot = rng.integers(0, self._received, n).tolist()
+        rolls = rng.integers(0, 1 << 30, (n, 8)).tolist()
+        uniform = rng.random((n, 8)).tolist()
+        # Which pool each event's citizen comes from, and the dirt that can really apply to it.
+        single = bundle_of == 0
+        pool = self._dept_pool[dept_of]
+        for dirt, needed in _NEEDS_POOL.items():
+            wants = kind_of == self._kinds.index(dirt)
+            if has[needed]:
+                pool = np.where(wants & single, _POOLS.index(needed), pool)
+            kind_of = np.where(wants & ((~single) | (not has[needed])), 0, kind_of)  # 0 is "clean"
+        pool = np.where(bundle_of == 1, _POOLS.index("newborn"), pool)
+        pool = np.where(bundle_of == 2, _POOLS.index("deceased" if has["deceased"] else "alive"), pool)
+        chosen = picks[pool, np.arange(n)]
+        member_of = np.where(single, dept_of, len(self._depts) + bundle_of - 1).tolist()
+        kind_idx = kind_of.tolist()
+        kinds = self._kinds
+        members_table = self._members
+        citizens = _citizen_columns(pop, chosen)
+        keep = self.keep
+        seed = self.seed
+        bundle = bundle_of.tolist()
+        for i in range(n):
+            number = first + i
+            kind = kinds[kind_idx[i]]
+            citizen, legacy, died = citizens[i]
+            bundle_id = f"DA06-{seed}-{number:09d}" if bundle[i] else None
+            for department, event in members_table[member_of[i]]:
+                if department in keep:
+                    yield self._record(
+                        department,
+                        event,
+                        number,
+                        kind,
+                        citizen,
+                        legacy,
+                        died,
+                        slot[i],
+                        bundle_id,
+                        rolls[i],
+                        uniform[i],
+                    )
+
+    def _record(
+        self,
+        department: Department,
+        event: str | None,
+        number: int,
+        kind: str,
+        citizen: dict[str, Any],
+        legacy: str | None,
+        died: date | None,
+        at: int,
+        bundle_id: str | None,
+        roll: list[int],
+        u: list[float],
+    ) -> SimulatedRecord:
+        record_id = f"{department.agency}-{self.seed}-{number:09d}"
+        if kind == "garbage_row":
+            raw = _GARBAGE_ROWS[roll[0] % len(_GARBAGE_ROWS)]
+            return SimulatedRecord(department, {"record_id": record_id}, kind, EXPECTED[kind], raw)
+        received = self._slots[at]
+        day_code = self._day_codes[at]
+        if kind == "deceased_citizen" and died is not None and received.date() <= died:
+            received = datetime.combine(died + timedelta(days=1), received.timetz())
+            day_code = f"{received:%y%m%d}"
+        declared = citizen  # as the department declares them: no legacy number; shared, never changed
+        if kind != "clean":
+            declared = dict(citizen)
+            _dirty(kind, declared, legacy, roll[1])
+            if kind in _NAME_DIRT and declared["HoVaTen"] == citizen["HoVaTen"]:
+                kind = "clean"  # nothing to change: the name has no diacritics (e.g. "Phan Minh Chi")
+        agency = department.agency
+        procs = _procedures(department)
+        proc = procs[roll[2] % len(procs)]
+        online = u[0] < 0.62
+        slots = self._slots  # every instant is taken from here: a few thousand distinct values
+        due_at = at + proc.due_days * _SLOTS_PER_DAY
+        due = slots[due_at]
+        if u[1] < 0.9:  # finished: on time for 98.01 % (the province's on-time rate), else late
+            finished: datetime | None = (
+                slots[at + roll[3] % (due_at - at + 1)]
+                if u[2] < 0.9801
+                else slots[due_at + (1 + roll[3] % 5) * _SLOTS_PER_DAY]
+            )
+        else:
+            finished = None  # still being processed
+        e_result = proc.returns_result and u[3] < 0.6
+        paid_online = (1 if u[4] < 0.5 else 2) if proc.fee and u[4] < 0.3832 else 0
+        result_code = f"KQ-{number:09d}" if e_result else None
+        record = {
+            "record_id": record_id,
+            "agency": agency,
+            "occurred_at": received,
+            "citizen": declared,
+            "dossier": {
+                "MaHoSo": f"{agency}-{day_code}-{number:09d}",
+                "MaTTHC": proc.code,
+                "NgayTiepNhan": received,
+                "NgayHenTra": due,
+                "NgayKetThucXuLy": finished,
+                "KenhThucHien": 2 if online else _OFFLINE[roll[4] % 4],
+                "PhiLePhi": proc.fee,
+                "DuocThanhToanTrucTuyen": paid_online,
+                "MaKetQua": result_code,
+                "DuongDanTepTinKetQua": f"{_RESULT_URL}{result_code}.pdf" if e_result else None,
+                "HoSoCoThanhPhanSoHoa": u[5] < 0.0715,
+                "DuocLayTuKhoDMQG": u[6] < 0.05,
+                "TaiKhoanDuocXacThucVoiVNeID": online and u[7] < 0.7,
+            },
+            "bundle_id": bundle_id,
+        }
+        if department is Department.CIVIL_STATUS:
+            if event == "DEATH" and died is not None:
+                event_day = died
+            elif event == "BIRTH":
+                event_day = citizen["NgayThangNamSinh"]
+            else:
+                event_day = received.date()
+            record["event_type"] = event or "MARRIAGE"
+            record["registration_number"] = f"{number % 1_000_000:06d}/{event_day.year}"
+            record["event_date"] = event_day
+        else:
+            record.update(_own_fields(department, event, number, roll))
+        return SimulatedRecord(department, record, kind, EXPECTED[kind])
+
+
+_OFFLINE = (1, 1, 1, 3)  # in person, mostly; sometimes by post
+_RESULT_URL = "https://dichvucong.example/kq/"
+_BIRTH_BUNDLE = (
+    (Department.CIVIL_STATUS, "BIRTH"),
+    (Department.HEALTH, "CHECKUP"),
+    (Department.SOCIAL_INSURANCE, "ENROLLMENT"),
+)
+_DEATH_BUNDLE = (
+    (Department.CIVIL_STATUS, "DEATH"),
+    (Department.SOCIAL_INSURANCE, "FUNERAL_ALLOWANCE"),
+)
+_SINGLE = {d: ((d, None),) for d in Department}
+_SINGLE_POOL = {
+    Department.CIVIL_STATUS: "adult",  # marriages; births and deaths come in bundles
+    Department.LAND: "adult",
+    Department.HEALTH: "alive",
+    Department.SOCIAL_INSURANCE: "adult",
+}
+_HEALTH = ("CHECKUP", "VACCINATION", "TREATMENT")
+_SOCIAL = ("ENROLLMENT", "CONTRIBUTION", "CONTRIBUTION", "BENEFIT_PAYMENT")
+_LAND = ("REGISTRATION", "TRANSFER", "MORTGAGE")
+
+
+def _own_fields(department: Department, event: str | None, n: int, roll: list[int]) -> dict[str, Any]:
     if department is Department.LAND:
         return {
-            "transaction_type": rng.choice(["REGISTRATION", "TRANSFER", "MORTGAGE"]),
-            "map_sheet_number": rng.randrange(1, 120),
-            "parcel_number": rng.randrange(1, 2500),
-            "area_m2": round(rng.uniform(40, 5000), 1),
+            "transaction_type": _LAND[roll[5] % 3],
+            "map_sheet_number": 1 + roll[6] % 120,
+            "parcel_number": 1 + roll[7] % 2500,
+            "area_m2": round(40 + (roll[5] % 49_600) / 10, 1),
         }
     if department is Department.HEALTH:
         return {
-            "entry_type": rng.choice(["CHECKUP", "VACCINATION", "TREATMENT"]),
-            "facility_code": f"74{rng.randrange(1, 400):03d}",
+            "entry_type": event or _HEALTH[roll[5] % 3],
+            "facility_code": f"74{1 + roll[6] % 400:03d}",
             "health_book_id": f"SSK{n:010d}",
         }
+    kind = event or _SOCIAL[roll[5] % 4]
     return {
-        "event_type": rng.choice(["ENROLLMENT", "CONTRIBUTION", "BENEFIT_PAYMENT"]),
-        "bhxh_code": f"74{rng.randrange(10**8):08d}",
-        "amount_vnd": rng.randrange(100, 5000) * 1000,
-        "cashless": rng.random() < 0.8,
+        "event_type": kind,
+        "bhxh_code": f"74{roll[6] % 10**8:08d}",
+        "amount_vnd": (100 + roll[7] % 4900) * 1000 if kind != "FUNERAL_ALLOWANCE" else 18_000_000,
+        "cashless": roll[7] % 10 < 8,
     }
 
 
+def _citizen_columns(
+    pop: Population, idx: npt.NDArray[np.int64]
+) -> list[tuple[dict[str, Any], str | None, date | None]]:
+    """For each index: the citizen as declared (a ``vn.lgsp.Citizen`` record without the legacy
+    number), their legacy number, their death date."""
+    numbers, names, births, deaths = pop.columns(idx)
+    communes = pop.communes
+    rows = zip(
+        numbers,
+        names,
+        births,
+        deaths,
+        pop.legacy[idx].tolist(),
+        pop.female[idx].tolist(),
+        pop.commune[idx].tolist(),
+        strict=True,
+    )
+    return [
+        (
+            {
+                "SoDinhDanh": number,
+                "SoCMND": None,
+                "HoVaTen": name,
+                "NgayThangNamSinh": born,
+                "GioiTinh": "FEMALE" if female else "MALE",
+                "MaHuyen": communes[c][0],
+                "MaXa": communes[c][1],
+            },
+            f"{legacy:09d}" if legacy >= 0 else None,
+            died,
+        )
+        for number, name, born, died, legacy, female, c in rows
+    ]
+
+
 def generate_records(
-    population: Sequence[RegistryCitizen],
+    population: Population,
     department: Department,
     count: int,
     seed: int,
@@ -167,42 +513,6 @@ def generate_records(
     start: date = date(2026, 11, 1),
     days: int = 7,
 ) -> Iterator[SimulatedRecord]:
-    """``count`` records of ``department`` about citizens of ``population``; deterministic."""
-    rng = random.Random(f"{seed}/{department.value}")
-    kinds = (dirt or DirtProfile()).kinds()
-    living = [c for c in population if c.deceased_on is None]
-    deceased = [c for c in population if c.deceased_on is not None]
-    with_legacy = [c for c in living if c.legacy_id]
-    for n in range(count):
-        kind = _pick(rng, kinds)
-        pool = {"legacy_instead": with_legacy, "deceased_citizen": deceased}.get(kind, living)
-        if not pool:
-            kind, pool = "clean", living
-        citizen = rng.choice(pool)
-        day = start + timedelta(days=rng.randrange(days))
-        if kind == "deceased_citizen":
-            assert citizen.deceased_on is not None
-            day = max(day, citizen.deceased_on + timedelta(days=1))
-        received = datetime.combine(day, time(7, 30), UTC) + timedelta(minutes=rng.randrange(600))
-        declared = _declared(citizen)
-        _dirty(rng, kind, declared, citizen)
-        if kind in _NAME_DIRT and declared["HoVaTen"] == citizen.full_name:
-            kind = "clean"  # nothing to change: the name has no diacritics (e.g. "Phan Minh Chi")
-        record = {
-            "record_id": f"{department.agency}-{seed}-{n:09d}",
-            "agency": department.agency,
-            "occurred_at": received,
-            "citizen": declared,
-            "dossier": _dossier(rng, department, n, received),
-            **_own_fields(rng, department, day, n),
-        }
-        yield SimulatedRecord(department, record, kind, EXPECTED[kind])
-
-
-def _pick(rng: random.Random, kinds: list[tuple[str, float]]) -> str:
-    roll = rng.random()
-    for kind, share in kinds:
-        if roll < share:
-            return kind
-        roll -= share
-    return "clean"
+    """``count`` records of one department (its share of bundles included); deterministic."""
+    simulator = Simulator(population, seed, dirt, start=start, days=days, departments=[department])
+    return islice(simulator.records(), count)

@@ -50,7 +50,13 @@ def _headers(message: Message) -> Headers:
     return list(headers.items()) if isinstance(headers, dict) else list(headers)
 
 
+_ABOUT_A_DEATH = frozenset({"DEATH", "FUNERAL_ALLOWANCE"})
+
+
 def _event_day(record: dict[str, Any]) -> date | None:
+    """The day the record's event happened; None when it may rightly come after a death."""
+    if record.get("event_type") in _ABOUT_A_DEATH:
+        return None  # a death registration or a funeral allowance is about the death itself
     event_date = record.get("event_date")
     if isinstance(event_date, date):
         return event_date

@@ -112,9 +112,9 @@ def test_replay_prints_decoded_json_lines(broker, tmp_path: Path) -> None:  # ty
         from producers.population import generate_population
         from producers.simulate import generate_records
 
-        population = list(generate_population(load_province("74"), 50, seed=1))
+        population = generate_population(load_province("74"), 50, seed=1)
         for simulated in generate_records(population, Department.LAND, 5, seed=77):
-            publisher.publish(simulated.record)
+            simulated.send(publisher)
         publisher.flush()
     result = _run(
         ["replay", "lgsp.land.records", "--limit", "3"],

@@ -50,7 +50,7 @@ def test_records_flow_end_to_end(broker, tmp_path: Path) -> None:  # type: ignor
         MetricsServer(metrics, "127.0.0.1", 0) as metrics_server,
     ):
         runtime.prepare()
-        population = list(generate_population(load_province("74"), 800, seed=5))
+        population = generate_population(load_province("74"), 800, seed=5)
         RegistryStore(runtime.engine).upsert(population)
         expected: dict[str, Counter[str]] = {}
         ids: set[str] = set()
@@ -62,8 +62,8 @@ def test_records_flow_end_to_end(broker, tmp_path: Path) -> None:  # type: ignor
             )
             outcomes: Counter[str] = Counter()
             for simulated in generate_records(population, department, PER_DEPARTMENT, seed=501):
-                publisher.publish(simulated.record)
-                outcomes[simulated.expected.value] += 1
+                simulated.send(publisher)
+                outcomes[simulated.expected] += 1
                 ids.add(simulated.record["record_id"])
             assert publisher.flush().delivered == PER_DEPARTMENT
             expected[department.value] = outcomes
@@ -130,7 +130,7 @@ def test_forwarder_retries_when_the_exchange_fails(broker, tmp_path: Path) -> No
     metrics = HubMetrics()
     with Runtime(settings) as runtime, ExchangeServer(failure_rate=0.5) as exchange:
         runtime.prepare()
-        population = list(generate_population(load_province("74"), 300, seed=9))
+        population = generate_population(load_province("74"), 300, seed=9)
         RegistryStore(runtime.engine).upsert(population)
         registered = runtime.schema_ids["vn.lgsp.HealthRecord"]
         publisher = DepartmentPublisher(
@@ -138,8 +138,8 @@ def test_forwarder_retries_when_the_exchange_fails(broker, tmp_path: Path) -> No
         )
         matched = 0
         for simulated in generate_records(population, Department.HEALTH, 100, seed=902):
-            publisher.publish(simulated.record)
-            matched += simulated.expected.matched
+            simulated.send(publisher)
+            matched += simulated.matched
         publisher.flush()
         with Pipeline(runtime, metrics, exchange.url, ("reconcile", "forward")):
             _wait_for(lambda: len(exchange.ledger.accepted) >= matched)

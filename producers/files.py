@@ -1,0 +1,770 @@
+"""A department's CSV or JSON-lines export, row by row: each row a record or a rejection.
+
+Columns match schema fields by leaf name (``SoDinhDanh``) or dotted path
+(``citizen.SoDinhDanh``), or through ``--map "Column=Field"``. Cells become Avro values by the
+field's type. :class:`ExportFile` checks the file in a cheap first pass (encoding, header,
+required columns), so a file that cannot be read fails before anything is published.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import itertools
+import json
+import math
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
+from functools import lru_cache
+from pathlib import Path
+from typing import IO, Any, Final, NamedTuple
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from hub.errors import InputError, SchemaError
+from hub.schemas import get_catalog
+from hub.topics import DEPARTMENT_TOPICS, Department
+
+__all__ = [
+    "EMPTY",
+    "FORMATS",
+    "ColumnPlan",
+    "ExportFile",
+    "Field",
+    "FieldTable",
+    "RejectFile",
+    "Row",
+    "RowError",
+    "department_table",
+    "parse_mapping",
+    "plan_columns",
+    "scan_encoding",
+]
+
+FORMATS: Final = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+EMPTY: Final = object()  # a converter's answer for a cell holding only spaces
+_NO_DEFAULT: Final = object()
+_SAMPLE_OBJECTS = 200  # JSON-lines objects read up front to check the required fields
+
+
+def _vietnam() -> tzinfo:
+    try:
+        return ZoneInfo("Asia/Ho_Chi_Minh")
+    except ZoneInfoNotFoundError:  # no tz database: Vietnam has kept UTC+7 since 1975
+        return timezone(timedelta(hours=7), "ICT")
+
+
+VIETNAM: Final = _vietnam()
+
+
+class RowError(ValueError):
+    """A row that cannot become a record; the message names the field and says why."""
+
+
+class Row(NamedTuple):
+    """One row: its first line in the file, its text, and its record or why there is none."""
+
+    line: int
+    text: str
+    record: dict[str, Any] | None
+    reason: str | None = None
+
+
+# --- cells to Avro values ------------------------------------------------------------------
+
+Converter = Callable[[Any], Any]
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 42 else text[:38] + "...'"
+
+
+def _to_string(value: Any) -> Any:
+    if type(value) is str:
+        return value
+    if type(value) is float and value.is_integer():
+        return str(int(value))
+    if type(value) in (int, float):
+        return str(value)
+    raise ValueError(f"{_show(value)} is not text")
+
+
+def _integer(bits: int) -> Converter:
+    low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+
+    def convert(value: Any) -> Any:
+        if type(value) is str:
+            text = value.strip()
+            if not text:
+                return EMPTY
+            try:
+                number = int(text)
+            except ValueError:
+                number = _whole(float(text) if _numeric(text) else math.nan, value)
+        elif type(value) is int:
+            number = value
+        elif type(value) is float:
+            number = _whole(value, value)
+        else:
+            raise ValueError(f"{_show(value)} is not a whole number")
+        if not low <= number <= high:
+            raise ValueError(f"{number} is out of range for a {bits}-bit number")
+        return number
+
+    return convert
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _whole(number: float, shown: Any) -> int:
+    if not (math.isfinite(number) and number.is_integer()):
+        raise ValueError(f"{_show(shown)} is not a whole number")
+    return int(number)
+
+
+def _to_double(value: Any) -> Any:
+    if type(value) is str:
+        text = value.strip()
+        if not text:
+            return EMPTY
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError(
+                f"{_show(value)} is not a number (write 1234.5: '.' for decimals, no thousands separator)"
+            ) from None
+    elif type(value) in (int, float):
+        number = float(value)
+    else:
+        raise ValueError(f"{_show(value)} is not a number")
+    if not math.isfinite(number):
+        raise ValueError(f"{_show(value)} is not a finite number")
+    return number
+
+
+_BOOLEANS: Final = {
+    **dict.fromkeys(("true", "1", "yes", "có", "co"), True),
+    **dict.fromkeys(("false", "0", "no", "không", "khong"), False),
+}
+
+
+def _to_boolean(value: Any) -> Any:
+    if type(value) is bool:
+        return value
+    if type(value) is int and value in (0, 1):
+        return bool(value)
+    if type(value) is str:
+        text = value.strip()
+        if not text:
+            return EMPTY
+        found = _BOOLEANS.get(text.lower())
+        if found is None:
+            found = _BOOLEANS.get(unicodedata.normalize("NFC", text).lower())
+        if found is not None:
+            return found
+    raise ValueError(f"{_show(value)} is not a boolean (true/false, 1/0, yes/no, có/không)")
+
+
+def _vn_date(text: str) -> date:
+    day, month, year = text.split("/")
+    if len(year.strip()) != 4:
+        raise ValueError("the year needs four digits")
+    return date(int(year), int(month), int(day))
+
+
+def _to_date(value: Any) -> Any:
+    if type(value) is str:
+        text = value.strip()
+        if not text:
+            return EMPTY
+        try:
+            return _vn_date(text) if "/" in text else date.fromisoformat(text)
+        except ValueError:
+            pass
+    elif type(value) is date:
+        return value
+    raise ValueError(f"{_show(value)} is not a date (YYYY-MM-DD or dd/mm/yyyy)")
+
+
+def _to_timestamp(value: Any) -> Any:
+    moment: datetime
+    try:
+        if type(value) is str:
+            text = value.strip()
+            if not text:
+                return EMPTY
+            if "/" in text:
+                day, _, clock = text.partition(" ")
+                moment = datetime.combine(_vn_date(day), time.fromisoformat(clock.strip() or "00:00"))
+            else:
+                moment = datetime.fromisoformat(text)
+        elif type(value) is int:  # JSON: Avro's own representation, milliseconds since the epoch
+            moment = datetime.fromtimestamp(value / 1000, UTC)
+        elif isinstance(value, datetime):
+            moment = value
+        else:
+            raise ValueError
+    except (ValueError, OverflowError, OSError):
+        raise ValueError(
+            f"{_show(value)} is not a date and time (ISO 8601 such as 2026-11-01T08:30:00+07:00, "
+            "or dd/mm/yyyy HH:MM; without an offset it is Vietnam time)"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=VIETNAM)
+
+
+# GioiTinh as Vietnamese exports write it (QCVN 109:2017 says Nam / Nữ).
+_ENUM_ALIASES: Final = {"vn.lgsp.Gender": {"nam": "MALE", "nữ": "FEMALE", "nu": "FEMALE"}}
+
+
+def _enum(name: str, symbols: Sequence[str]) -> Converter:
+    lookup = {symbol.casefold(): symbol for symbol in symbols}
+    lookup.update({k: v for k, v in _ENUM_ALIASES.get(name, {}).items() if v in symbols})
+    expected = ", ".join(symbols)
+
+    def convert(value: Any) -> Any:
+        if type(value) is str:
+            text = value.strip()
+            if not text:
+                return EMPTY
+            found = lookup.get(text.casefold()) or lookup.get(unicodedata.normalize("NFC", text).casefold())
+            if found is not None:
+                return found
+        raise ValueError(f"{_show(value)} is not one of {expected}")
+
+    return convert
+
+
+_PRIMITIVES: Final[dict[str, Converter]] = {
+    "string": _to_string,
+    "int": _integer(32),
+    "long": _integer(64),
+    "float": _to_double,
+    "double": _to_double,
+    "boolean": _to_boolean,
+}
+_LOGICAL: Final[dict[str, Converter]] = {
+    "date": _to_date,
+    "timestamp-millis": _to_timestamp,
+    "timestamp-micros": _to_timestamp,
+}
+
+
+def _converter(kind: Any, path: str) -> tuple[str, Converter]:
+    """The type's name for messages and the function that turns a cell into its value."""
+    base = kind["type"] if isinstance(kind, dict) else kind
+    logical = kind.get("logicalType") if isinstance(kind, dict) else None
+    if base == "enum":
+        return "enum", _enum(kind["name"], kind["symbols"])
+    if logical in _LOGICAL and base in ("int", "long"):
+        return logical, _LOGICAL[logical]
+    if isinstance(base, str) and base in _PRIMITIVES:
+        return base, _PRIMITIVES[base]
+    raise SchemaError(f"{path}: Avro type {base!r} cannot be read from a CSV or JSON-lines file")
+
+
+# --- the schema's leaves ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """A leaf of the record: where its value goes and how a cell becomes that value."""
+
+    path: str  # dotted, e.g. citizen.SoDinhDanh
+    parent: int  # which record holds it: 0 the top record, then nested records in order
+    name: str
+    kind: str
+    convert: Converter
+    nullable: bool
+    default: Any = _NO_DEFAULT
+
+    @property
+    def required(self) -> bool:
+        """No cell can be left out: not nullable and no default."""
+        return not self.nullable and self.default is _NO_DEFAULT
+
+    def empty(self) -> Any:
+        """The value of an empty cell: None, the default, or ValueError when required."""
+        if self.nullable:
+            return None
+        if self.default is not _NO_DEFAULT:
+            return self.default
+        raise ValueError("is empty, but the field is required")
+
+
+class FieldTable:
+    """The leaves of a record schema, found by leaf name or dotted path (case-insensitively)."""
+
+    def __init__(self, document: Mapping[str, Any], defaults: Mapping[str, Any] | None = None) -> None:
+        self.name: str = document["name"]
+        self.fields: list[Field] = []
+        self.links: list[tuple[int, str, int]] = []  # (parent, field name, child) of nested records
+        self._defaults = dict(defaults or {})
+        self._walk(document, "", 0, {})
+        keys: dict[str, set[str]] = {}
+        for leaf in self.fields:
+            for key in {leaf.path, leaf.name, leaf.path.casefold(), leaf.name.casefold()}:
+                keys.setdefault(key, set()).add(leaf.path)
+        by_path = {leaf.path: leaf for leaf in self.fields}
+        self._lookup = {key: by_path[next(iter(p))] for key, p in keys.items() if len(p) == 1}
+        self.ambiguous = {key: sorted(p) for key, p in keys.items() if len(p) > 1}
+
+    @property
+    def records(self) -> int:
+        """How many records a row fills: the top record and every nested one."""
+        return len(self.links) + 1
+
+    def _walk(self, schema: Mapping[str, Any], prefix: str, parent: int, named: dict[str, Any]) -> None:
+        for avro_field in schema["fields"]:
+            name, path = avro_field["name"], prefix + avro_field["name"]
+            declared = avro_field["type"]
+            branches = declared if isinstance(declared, list) else [declared]
+            concrete = [named.get(b, b) if isinstance(b, str) else b for b in branches if b != "null"]
+            for kind in concrete:
+                if isinstance(kind, dict) and "name" in kind:
+                    named[kind["name"]] = kind
+            if len(concrete) != 1:
+                raise SchemaError(f"{self.name}: {path} is a union of several types; files cannot say which")
+            kind = concrete[0]
+            if isinstance(kind, dict) and kind.get("type") == "record" and len(branches) == 1:
+                self.links.append((parent, name, len(self.links) + 1))
+                self._walk(kind, path + ".", len(self.links), named)
+                continue
+            label, convert = _converter(kind, path)
+            default = self._defaults.get(path, avro_field.get("default", _NO_DEFAULT))
+            self.fields.append(Field(path, parent, name, label, convert, len(branches) > 1, default))
+
+    def lookup(self, column: str) -> Field | None:
+        """The field a column name means, None if none; InputError if it could mean several."""
+        for key in (column, column.casefold()):
+            if key in self.ambiguous:
+                raise InputError(
+                    f"column {column!r} could be any of {', '.join(self.ambiguous[key])}; "
+                    f"say which with --map '{column}=<dotted path>'"
+                )
+            found = self._lookup.get(key)
+            if found is not None:
+                return found
+        return None
+
+
+@lru_cache(maxsize=8)
+def department_table(department: Department) -> FieldTable:
+    """The fields of ``department``'s record; ``agency`` defaults to the department's agency."""
+    name = DEPARTMENT_TOPICS[department].value_schema
+    assert name is not None
+    return FieldTable(get_catalog().document(name), {"agency": department.agency})
+
+
+def _clean(column: str) -> str:
+    return unicodedata.normalize("NFC", column).strip().lstrip("\ufeff")
+
+
+def parse_mapping(entries: Iterable[str], table: FieldTable) -> dict[str, str]:
+    """``--map "Column=Field"`` options as column → field path; InputError for a bad one."""
+    renames: dict[str, str] = {}
+    for entry in entries:
+        column, sep, target = entry.rpartition("=")
+        column = _clean(column)
+        if not sep or not column or not target.strip():
+            raise InputError(f"--map {entry!r}: write it as --map 'Column in the file=FieldName'")
+        found = table.lookup(target.strip())
+        if found is None:
+            known = ", ".join(leaf.name for leaf in table.fields)
+            raise InputError(f"--map {entry!r}: {target.strip()!r} is not a field of {table.name} ({known})")
+        if column in renames:
+            raise InputError(f"--map gives column {column!r} twice")
+        renames[column] = found.path
+    return renames
+
+
+# --- columns to fields -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """Which column fills which field, for one header: what turns a row into a record."""
+
+    table: FieldTable
+    columns: tuple[str, ...]
+    bindings: tuple[tuple[int, int, str, Converter, Field, str], ...]  # index, parent, name, ..., label
+    fill: tuple[tuple[int, str, Any], ...]  # fields no column gives, with their default
+    missing: tuple[Field, ...]
+    unknown: tuple[str, ...]
+
+    def convert(self, values: Sequence[Any]) -> dict[str, Any]:
+        """The record for one row's values (in column order); RowError names the bad field."""
+        records: list[dict[str, Any]] = [{} for _ in range(self.table.records)]
+        for parent, name, child in self.table.links:
+            records[parent][name] = records[child]
+        for parent, name, value in self.fill:
+            records[parent][name] = value
+        for index, parent, name, convert, leaf, label in self.bindings:
+            raw = values[index]
+            try:
+                value = leaf.empty() if raw is None or raw == "" else convert(raw)
+                if value is EMPTY:
+                    value = leaf.empty()
+            except (ValueError, TypeError) as exc:
+                raise RowError(f"{label}: {exc}") from None
+            records[parent][name] = value
+        return records[0]
+
+    def missing_message(self, where: str) -> str:
+        """One line naming the missing columns and the columns found."""
+        names = ", ".join(
+            leaf.path if leaf.name in self.table.ambiguous else leaf.name for leaf in self.missing
+        )
+        found = ", ".join(self.columns) or "none"
+        return (
+            f"{where}: missing required columns {names} (columns found: {found}); "
+            "rename columns with --map 'Column=Field'"
+        )
+
+
+def plan_columns(
+    columns: Sequence[str], table: FieldTable, renames: Mapping[str, str] | None = None
+) -> ColumnPlan:
+    """Match a header to ``table``'s fields; InputError when two columns give one field."""
+    renames = renames or {}
+    folded = {column.casefold(): path for column, path in renames.items()}
+    bound: dict[str, tuple[int, str]] = {}
+    unknown: list[str] = []
+    for index, column in enumerate(columns):
+        key = _clean(column)
+        target = renames.get(key) or folded.get(key.casefold()) or key
+        leaf = table.lookup(target) if key else None
+        if leaf is None:
+            unknown.append(key or f"(unnamed column {index + 1})")
+        elif leaf.path in bound:
+            raise InputError(f"columns {bound[leaf.path][1]!r} and {key!r} both give {leaf.path}")
+        else:
+            bound[leaf.path] = (index, key)
+    bindings, fill, missing = [], [], []
+    for leaf in table.fields:
+        if leaf.path in bound:
+            index, column = bound[leaf.path]
+            label = leaf.path if column in (leaf.name, leaf.path) else f"{leaf.path} (column {column!r})"
+            bindings.append((index, leaf.parent, leaf.name, leaf.convert, leaf, label))
+        elif leaf.required:
+            missing.append(leaf)
+        else:
+            fill.append((leaf.parent, leaf.name, leaf.empty()))
+    return ColumnPlan(
+        table, tuple(_clean(c) for c in columns), tuple(bindings), tuple(fill), tuple(missing), tuple(unknown)
+    )
+
+
+# --- rows ------------------------------------------------------------------------------------
+
+
+def _holding(lines: Iterable[str], held: list[str]) -> Iterator[str]:
+    for line in lines:
+        held.append(line)
+        yield line
+
+
+def _csv_reader(lines: Iterable[str], held: list[str]) -> Any:
+    """A csv.reader whose delimiter (',' ';' or tab) is the one the header uses most."""
+    source, peeked = iter(lines), []
+    for line in source:
+        peeked.append(line)
+        if line.strip():
+            break
+    header = peeked[-1] if peeked else ""
+    delimiter = max(",;\t", key=header.count)
+    return csv.reader(_holding(itertools.chain(peeked, source), held), delimiter=delimiter)
+
+
+def csv_header(lines: Iterable[str]) -> list[str]:
+    """The first non-blank row of CSV text: its column names."""
+    for cells in _csv_reader(lines, []):
+        if any(cells):
+            return list(cells)
+    return []
+
+
+def csv_rows(lines: Iterable[str], plan: ColumnPlan) -> Iterator[Row]:
+    """The rows after the header ``plan`` was made from; blank rows are skipped."""
+    held: list[str] = []
+    reader = _csv_reader(lines, held)
+    for cells in reader:
+        if any(cells):
+            break
+    width, last = len(plan.columns), reader.line_num
+    held.clear()
+    while True:
+        try:
+            cells, problem = next(reader), ""
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            cells, problem = [""], f"not readable as CSV: {exc}"
+        first, last = last + 1, reader.line_num
+        text = "".join(held).rstrip("\r\n")
+        held.clear()
+        if not problem and not any(cells):
+            continue  # a blank line, or a row of empty cells as spreadsheets leave at the end
+        if not problem and len(cells) != width:
+            problem = f"{len(cells)} cells, but the header has {width} columns"
+        try:
+            if problem:
+                raise RowError(problem)
+            yield Row(first, text, plan.convert(cells))
+        except RowError as exc:
+            yield Row(first, text, None, str(exc))
+
+
+def _flatten(obj: Mapping[str, Any], prefix: str, out: dict[str, Any]) -> None:
+    for key, value in obj.items():
+        if isinstance(value, dict):
+            _flatten(value, f"{prefix}{key}.", out)
+        else:
+            out[prefix + key] = value
+
+
+class JsonPlans:
+    """Column plans for JSON objects, one per distinct set of keys (usually just one)."""
+
+    def __init__(self, table: FieldTable, renames: Mapping[str, str] | None = None) -> None:
+        self.table, self.renames = table, renames or {}
+        self._plans: dict[tuple[str, ...], ColumnPlan] = {}
+        self.unknown: dict[str, None] = {}  # ordered set
+
+    def plan(self, keys: tuple[str, ...]) -> ColumnPlan:
+        plan = self._plans.get(keys)
+        if plan is None:
+            plan = plan_columns(keys, self.table, self.renames)
+            self.unknown.update(dict.fromkeys(plan.unknown))
+            if len(self._plans) < 1000:
+                self._plans[keys] = plan
+        return plan
+
+    def convert(self, text: str) -> dict[str, Any]:
+        """The record for one JSON line, nested like the record or flat; RowError if none."""
+        try:
+            obj = json.loads(text)
+        except ValueError as exc:
+            raise RowError(f"not valid JSON: {exc}") from None
+        if not isinstance(obj, dict):
+            raise RowError(f"not a JSON object but {type(obj).__name__}")
+        flat: dict[str, Any] = {}
+        _flatten(obj, "", flat)
+        try:
+            plan = self.plan(tuple(flat))
+        except InputError as exc:
+            raise RowError(str(exc)) from None
+        if plan.missing:
+            raise RowError("missing required fields " + ", ".join(leaf.path for leaf in plan.missing))
+        return plan.convert(list(flat.values()))
+
+
+def jsonl_rows(lines: Iterable[str], plans: JsonPlans) -> Iterator[Row]:
+    """Every non-blank line as a record or a rejection."""
+    for number, line in enumerate(lines, 1):
+        text = line.rstrip("\r\n")
+        if not text.strip():
+            continue
+        try:
+            yield Row(number, text, plans.convert(text))
+        except RowError as exc:
+            yield Row(number, text, None, str(exc))
+
+
+# --- the file --------------------------------------------------------------------------------
+
+
+def _python_encoding(name: str) -> str:
+    try:
+        found = codecs.lookup(name).name
+    except LookupError:
+        raise InputError(f"unknown encoding {name!r}; try utf-8, cp1258 or utf-16") from None
+    return "utf-8-sig" if found == "utf-8" else found  # a BOM is accepted, and dropped
+
+
+def scan_encoding(stream: IO[bytes], encoding: str, where: str, chunk_size: int = 1 << 20) -> int:
+    """The number of lines in ``stream``; InputError naming the first line not in ``encoding``."""
+    decoder = codecs.getincrementaldecoder(_python_encoding(encoding))()
+    lines, head, ends_open = 0, b"", False
+    while True:
+        chunk = stream.read(chunk_size)
+        head = head or chunk[:4]
+        try:
+            text = decoder.decode(chunk, final=not chunk)
+        except UnicodeDecodeError as exc:
+            line = lines + exc.object[: exc.start].decode(exc.encoding, "replace").count("\n") + 1
+            bad = exc.object[exc.start : exc.start + 1].hex()
+            raise InputError(
+                f"{where} line {line} is not {encoding} (byte 0x{bad}); {_hint(head, encoding)}"
+            ) from None
+        if "\x00" in text:
+            line = lines + text[: text.index("\x00")].count("\n") + 1
+            raise InputError(
+                f"{where} line {line} holds NUL characters: not {encoding}; {_hint(head, encoding)}"
+            )
+        lines += text.count("\n")
+        if text:
+            ends_open = not text.endswith("\n")
+        if not chunk:
+            return lines + ends_open
+
+
+def _hint(head: bytes, encoding: str) -> str:
+    if head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        return "it looks like UTF-16: try --encoding utf-16"
+    if b"\x00" in head[:2]:  # no byte order mark: the zero byte of an ASCII letter says which order
+        order = "le" if head[1:2] == b"\x00" else "be"
+        return f"it looks like UTF-16: try --encoding utf-16-{order}"
+    others = [e for e in ("cp1258", "utf-8", "utf-16") if codecs.lookup(e) != codecs.lookup(encoding)]
+    return "try " + " or ".join(f"--encoding {e}" for e in others[:2]) + " (cp1258: Excel on Windows)"
+
+
+def _file_format(path: Path, given: str | None) -> str:
+    if given:
+        name = FORMATS.get("." + given.lower().lstrip("."))
+        if name is None:
+            raise InputError(f"unknown format {given!r}; formats are csv and jsonl")
+        return name
+    name = FORMATS.get(path.suffix.lower())
+    if name is None:
+        raise InputError(f"cannot tell the format of {path.name} from its name: give --format csv or jsonl")
+    return name
+
+
+class ExportFile:
+    """A department's export on disk: :meth:`check` it once, then read its :meth:`rows`."""
+
+    def __init__(
+        self,
+        path: Path,
+        department: Department,
+        *,
+        file_format: str | None = None,
+        mapping: Iterable[str] = (),
+        encoding: str = "utf-8",
+    ) -> None:
+        self.path = path
+        self.department = department
+        self.table = department_table(department)
+        self.renames = parse_mapping(mapping, self.table)
+        self.format = _file_format(path, file_format)
+        self.encoding = encoding
+        self._codec = _python_encoding(encoding)
+        self.lines = 0
+        self._plan: ColumnPlan | None = None
+        self._json = JsonPlans(self.table, self.renames)
+
+    def _open(self, binary: bool = False) -> IO[Any]:
+        try:
+            if binary:
+                return open(self.path, "rb")
+            newline = "" if self.format == "csv" else None
+            return open(self.path, encoding=self._codec, newline=newline)
+        except OSError as exc:
+            raise InputError(f"cannot read {self.path}: {exc.strerror or exc}") from None
+
+    def check(self) -> None:
+        """Encoding, header and required columns, before anything is published; InputError if wrong."""
+        with self._open(binary=True) as stream:
+            self.lines = scan_encoding(stream, self.encoding, str(self.path))
+        with self._open() as text:
+            if self.format == "csv":
+                self._plan = self._check_header(csv_header(text))
+            else:
+                self._check_objects(text)
+
+    def _check_header(self, columns: list[str]) -> ColumnPlan:
+        if not columns:
+            raise InputError(f"{self.path} is empty: no header row and no records")
+        plan = plan_columns(columns, self.table, self.renames)
+        if plan.missing:
+            raise InputError(plan.missing_message(str(self.path)))
+        named = set(plan.columns) | {c.casefold() for c in plan.columns}
+        absent = [c for c in self.renames if c not in named and c.casefold() not in named]
+        if absent:
+            raise InputError(
+                f"--map names columns {', '.join(map(repr, absent))} that {self.path} does not have "
+                f"(columns found: {', '.join(plan.columns)})"
+            )
+        return plan
+
+    def _check_objects(self, lines: Iterable[str]) -> None:
+        """A field that none of the first objects has is a missing column."""
+        keys: dict[str, None] = {}
+        missing: set[str] | None = None
+        plan, seen = None, 0
+        for line in itertools.islice((ln for ln in lines if ln.strip()), _SAMPLE_OBJECTS):
+            seen += 1
+            try:
+                obj = json.loads(line)
+                flat: dict[str, Any] = {}
+                _flatten(obj, "", flat)
+                plan = self._json.plan(tuple(flat))
+            except (ValueError, AttributeError, InputError):
+                continue  # a broken line is that row's rejection
+            keys.update(dict.fromkeys(flat))
+            gaps = {leaf.path for leaf in plan.missing}
+            missing = gaps if missing is None else missing & gaps
+        if not seen:
+            raise InputError(f"{self.path} is empty: no records")
+        if plan is not None and missing:
+            absent = tuple(leaf for leaf in self.table.fields if leaf.path in missing)
+            raise InputError(
+                replace(plan, columns=tuple(keys), missing=absent).missing_message(str(self.path))
+            )
+
+    def rows(self) -> Iterator[Row]:
+        """Every row, in file order, as a record or a rejection."""
+        if self.format == "csv" and self._plan is None:
+            self.check()
+        with self._open() as text:
+            lines: Iterable[str] = text
+            if self._codec == "cp1258":  # it writes most Vietnamese letters as letter + combining mark
+                lines = (unicodedata.normalize("NFC", line) for line in text)
+            if self._plan is not None:
+                yield from csv_rows(lines, self._plan)
+            else:
+                yield from jsonl_rows(lines, self._json)
+
+    @property
+    def unknown_columns(self) -> list[str]:
+        """Columns (or JSON keys) that match no field and were ignored."""
+        return list(self._plan.unknown if self._plan is not None else self._json.unknown)
+
+
+class RejectFile:
+    """Rejected rows as CSV (line, reason, row); the file is only created for a first rejection."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.count = 0
+        self._file: IO[str] | None = None
+        self._writer: Any = None
+
+    def write(self, line: int, reason: str, row: str) -> None:
+        if self._file is None:
+            try:
+                self._file = open(self.path, "w", encoding="utf-8", newline="")
+            except OSError as exc:
+                raise InputError(f"cannot write rejects to {self.path}: {exc.strerror or exc}") from None
+            self._writer = csv.writer(self._file)
+            self._writer.writerow(["line", "reason", "row"])
+        self._writer.writerow([line, reason, row])
+        self.count += 1
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+    def __enter__(self) -> RejectFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
