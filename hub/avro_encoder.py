@@ -201,8 +201,11 @@ class _Compiler:
         elif kind == "boolean":
             self.emit(indent, f"a(_BOOL[{source}])")
         elif kind in ("int", "long"):
-            self.emit(indent, f"a(_SMALL[{source} << 1] if type({source}) is int and 0 <= {source} < 8192 "
-                      f"else {_PRIMITIVES[kind]}({source}))")
+            self.emit(
+                indent,
+                f"a(_SMALL[{source} << 1] if type({source}) is int and 0 <= {source} < 8192 "
+                f"else {_PRIMITIVES[kind]}({source}))",
+            )
         elif kind in _PRIMITIVES:
             self.emit(indent, f"a({_PRIMITIVES[kind]}({source}))")
         elif kind == "null":
@@ -273,7 +276,8 @@ def compile_encoder(parsed: Any) -> Encoder | None:
     except (_Unsupported, KeyError, TypeError):
         return None
     body = "\n".join(compiler.lines)
-    source = f"def encode(record):\n    parts = []\n    a = parts.append\n{body}\n    return b''.join(parts)\n"
+    head = "def encode(record):\n    parts = []\n    a = parts.append\n"
+    source = f"{head}{body}\n    return b''.join(parts)\n"
     namespace: dict[str, Any] = {
         "_int": _int,
         "_LEN": _LEN,

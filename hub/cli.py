@@ -189,11 +189,15 @@ def run(
         _wait_for_signal(pipeline.stop)
 
 
+from hub.commands.bench import bench  # noqa: E402
 from hub.commands.publish import publish  # noqa: E402  (command modules import lazily inside)
 from hub.commands.schema_registry import schema_registry  # noqa: E402
+from hub.commands.simulate import simulate  # noqa: E402
 
 app.command("publish")(publish)
 app.command("schema-registry")(schema_registry)
+app.command("simulate")(simulate)
+app.command("bench")(bench)
 
 
 @contextmanager

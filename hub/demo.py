@@ -20,9 +20,9 @@ from hub.province import load_province
 from hub.registry import RegistryStore
 from hub.runtime import Runtime
 from hub.settings import Settings
-from hub.topics import DEPARTMENT_TOPICS, RECONCILED, Department
+from hub.topics import RECONCILED
 from producers.population import Population, generate_population
-from producers.publisher import DepartmentPublisher
+from producers.publisher import publishers_for
 from producers.simulate import generate_records
 
 __all__ = ["DemoSummary", "run_demo"]
@@ -105,13 +105,8 @@ def _publish(
     summary: DemoSummary,
     interrupted: threading.Event,
 ) -> int:
-    producer = runtime.clients.producer()
     total = 0
-    for department in Department:
-        registered = runtime.schema_ids[_schema_name(department)]
-        publisher = DepartmentPublisher(
-            department, producer, runtime.codec, registered.schema_id, registered.version, metrics
-        )
+    for department, publisher in publishers_for(runtime, metrics).items():
         for n, simulated in enumerate(generate_records(population, department, per_department, seed)):
             if n % 1000 == 0 and interrupted.is_set():
                 raise Interrupted("demo interrupted while publishing")
@@ -120,12 +115,6 @@ def _publish(
         summary.published[department.value] = report.delivered
         total += report.delivered
     return total
-
-
-def _schema_name(department: Department) -> str:
-    name = DEPARTMENT_TOPICS[department].value_schema
-    assert name is not None
-    return name
 
 
 def _wait(

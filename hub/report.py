@@ -1,4 +1,4 @@
-"""The demo's summary as tables."""
+"""Summaries as tables: the demo's, the simulator's."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from rich.table import Table
 
 from hub.demo import DemoSummary
 from hub.indicators import ALL_DEPARTMENTS
+from producers.simulation import SimulationSummary
 
-__all__ = ["summary_table"]
+__all__ = ["simulation_table", "summary_table"]
 
 
 def _pct(rate: float | None) -> str:
@@ -47,3 +48,57 @@ def summary_table(summary: DemoSummary) -> Group:
     for reason in every:
         reasons.add_row(reason, *(str(summary.rejected.get(d, {}).get(reason, 0)) for d in departments))
     return Group(main, reasons)
+
+
+def simulation_table(summary: SimulationSummary) -> Group:
+    """What ``hub simulate`` produced: files, records by department and dirt, publishing rate."""
+    files = Table(title="hub simulate", show_header=True)
+    files.add_column("what")
+    files.add_column("how many", justify="right")
+    files.add_column("seconds", justify="right")
+    files.add_column("where / rate")
+    files.add_row(
+        "population registry",
+        f"{summary.citizens:,}",
+        f"{summary.population_seconds + summary.registry_seconds:.1f}",
+        str(summary.registry_file or "(not written)"),
+    )
+    files.add_row(
+        "department records",
+        f"{summary.records:,}",
+        f"{summary.records_seconds:.1f}",
+        f"{summary.records_per_second:,.0f} records/s",
+    )
+    files.add_row("  in Đề án 06 bundles", f"{summary.bundled:,}", "", "")
+    files.add_row(
+        "ground truth", f"{summary.records:,}", "", str(summary.ground_truth_file or "(not written)")
+    )
+    for department, path in summary.record_files.items():
+        files.add_row(f"  {department} export", f"{summary.by_department[department]:,}", "", str(path))
+
+    departments = Table(title="records by department")
+    departments.add_column("department")
+    departments.add_column("records", justify="right")
+    departments.add_column("published", justify="right")
+    departments.add_column("delivered", justify="right")
+    departments.add_column("failed", justify="right")
+    for department, count in sorted(summary.by_department.items()):
+        sent = summary.published.get(department)
+        departments.add_row(
+            department,
+            f"{count:,}",
+            f"{sent.sent:,}" if sent else "-",
+            f"{sent.delivered:,}" if sent else "-",
+            f"{sent.failed:,}" if sent else "-",
+        )
+
+    dirt = Table(title="dirt and expected outcome (ground truth)")
+    dirt.add_column("dirt")
+    dirt.add_column("records", justify="right")
+    dirt.add_column("share", justify="right")
+    dirt.add_column("expected outcome")
+    from producers.simulate import EXPECTED
+
+    for kind, count in summary.by_dirt.most_common():
+        dirt.add_row(kind, f"{count:,}", f"{count / max(summary.records, 1):.2%}", EXPECTED[kind])
+    return Group(files, departments, dirt)

@@ -91,7 +91,7 @@ class AvroCodec:
         if encoder is not None:
             try:
                 return _HEADER.pack(MAGIC_BYTE, schema_id) + encoder(record)
-            except Exception:  # noqa: S110  an invalid value, or a case left to fastavro (long strings)
+            except Exception:
                 pass  # fastavro, below, is the authority: it encodes the record or says what is wrong
         buffer = io.BytesIO()
         buffer.write(_HEADER.pack(MAGIC_BYTE, schema_id))

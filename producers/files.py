@@ -102,7 +102,7 @@ def _integer(bits: int) -> Converter:
             try:
                 number = int(text)
             except ValueError:
-                number = _whole(float(text) if _numeric(text) else math.nan, value)
+                number = _whole(_float(text), value)
         elif type(value) is int:
             number = value
         elif type(value) is float:
@@ -116,12 +116,11 @@ def _integer(bits: int) -> Converter:
     return convert
 
 
-def _numeric(text: str) -> bool:
+def _float(text: str) -> float:
     try:
-        float(text)
+        return float(text)
     except ValueError:
-        return False
-    return True
+        return math.nan
 
 
 def _whole(number: float, shown: Any) -> int:
@@ -257,16 +256,16 @@ _LOGICAL: Final[dict[str, Converter]] = {
 }
 
 
-def _converter(kind: Any, path: str) -> tuple[str, Converter]:
-    """The type's name for messages and the function that turns a cell into its value."""
+def _converter(kind: Any, path: str) -> Converter:
+    """The function that turns a cell into a value of the Avro type ``kind``."""
     base = kind["type"] if isinstance(kind, dict) else kind
     logical = kind.get("logicalType") if isinstance(kind, dict) else None
     if base == "enum":
-        return "enum", _enum(kind["name"], kind["symbols"])
+        return _enum(kind["name"], kind["symbols"])
     if logical in _LOGICAL and base in ("int", "long"):
-        return logical, _LOGICAL[logical]
+        return _LOGICAL[logical]
     if isinstance(base, str) and base in _PRIMITIVES:
-        return base, _PRIMITIVES[base]
+        return _PRIMITIVES[base]
     raise SchemaError(f"{path}: Avro type {base!r} cannot be read from a CSV or JSON-lines file")
 
 
@@ -280,7 +279,6 @@ class Field:
     path: str  # dotted, e.g. citizen.SoDinhDanh
     parent: int  # which record holds it: 0 the top record, then nested records in order
     name: str
-    kind: str
     convert: Converter
     nullable: bool
     default: Any = _NO_DEFAULT
@@ -337,9 +335,8 @@ class FieldTable:
                 self.links.append((parent, name, len(self.links) + 1))
                 self._walk(kind, path + ".", len(self.links), named)
                 continue
-            label, convert = _converter(kind, path)
             default = self._defaults.get(path, avro_field.get("default", _NO_DEFAULT))
-            self.fields.append(Field(path, parent, name, label, convert, len(branches) > 1, default))
+            self.fields.append(Field(path, parent, name, _converter(kind, path), len(branches) > 1, default))
 
     def lookup(self, column: str) -> Field | None:
         """The field a column name means, None if none; InputError if it could mean several."""
@@ -514,12 +511,13 @@ def csv_rows(lines: Iterable[str], plan: ColumnPlan) -> Iterator[Row]:
             continue  # a blank line, or a row of empty cells as spreadsheets leave at the end
         if not problem and len(cells) != width:
             problem = f"{len(cells)} cells, but the header has {width} columns"
-        try:
-            if problem:
-                raise RowError(problem)
-            yield Row(first, text, plan.convert(cells))
-        except RowError as exc:
-            yield Row(first, text, None, str(exc))
+        record = None
+        if not problem:
+            try:
+                record = plan.convert(cells)
+            except RowError as exc:
+                problem = str(exc)
+        yield Row(first, text, record, problem or None)
 
 
 def _flatten(obj: Mapping[str, Any], prefix: str, out: dict[str, Any]) -> None:
@@ -573,9 +571,10 @@ def jsonl_rows(lines: Iterable[str], plans: JsonPlans) -> Iterator[Row]:
         if not text.strip():
             continue
         try:
-            yield Row(number, text, plans.convert(text))
+            row = Row(number, text, plans.convert(text))
         except RowError as exc:
-            yield Row(number, text, None, str(exc))
+            row = Row(number, text, None, str(exc))
+        yield row
 
 
 # --- the file --------------------------------------------------------------------------------
@@ -764,6 +763,14 @@ class RejectFile:
             self._file.close()
 
     def __enter__(self) -> RejectFile:
+        """Remove the reject file an earlier run left, so that what is there is this run's."""
+        try:
+            with self.path.open(encoding="utf-8") as previous:
+                stale = previous.readline().strip() == "line,reason,row"
+            if stale:
+                self.path.unlink()
+        except (OSError, UnicodeDecodeError):
+            pass  # nothing there, or not ours: leave it, write() will say if it cannot
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from hub.errors import BrokerError
+from hub.errors import BrokerError, InputError, SchemaError
 from hub.metrics import HubMetrics
 from hub.reconcile import repair_id
 from hub.serde import AvroCodec
 from hub.topics import DEPARTMENT_TOPICS, Department
 
-__all__ = ["DepartmentPublisher", "PublishReport", "record_key"]
+if TYPE_CHECKING:
+    from hub.runtime import Runtime
+
+__all__ = ["DepartmentPublisher", "PublishReport", "publishers_for", "record_key"]
 
 
 @dataclass
@@ -42,7 +46,15 @@ def record_key(record: dict[str, Any]) -> bytes:
 
 
 class DepartmentPublisher:
-    """Publishes one department's records to its topic with the idempotent producer."""
+    """Publishes one department's records to its topic with the idempotent producer.
+
+    An agency's code usually starts from :meth:`connect`::
+
+        with DepartmentPublisher.connect("land", bootstrap="kafka:9092",
+                                         schema_registry_url="http://hub:8081") as land:
+            land.publish(record)          # RecordEncodeError names the bad field; nothing is sent
+        print(land.report)                # sent / delivered / failed, after every acknowledgement
+    """
 
     def __init__(
         self,
@@ -64,8 +76,49 @@ class DepartmentPublisher:
         self._agency = department.agency.encode()
         self._trace_prefix = os.urandom(8).hex()
         self._traces = 0
+        self._owns_producer = False
+        self.block_timeout = 60.0  # how long publish() may wait for room in the local queue
         self._published = self.metrics.published.labels(department.value)
         self._failures = self.metrics.publish_failures.labels(department.value)
+
+    @classmethod
+    def connect(
+        cls,
+        department: Department | str,
+        *,
+        bootstrap: str,
+        schema_registry_url: str | None = None,
+        database_url: str | None = None,
+        producer_config: dict[str, Any] | None = None,
+        metrics: HubMetrics | None = None,
+    ) -> DepartmentPublisher:
+        """A publisher with its own producer, using the latest schema registered for the department.
+
+        Schemas come from the hub's schema registry (``schema_registry_url``) or, inside the hub,
+        straight from its database (``database_url``).
+        """
+        from hub.kafka.clients import KafkaClients
+
+        try:
+            chosen = Department(department)
+        except ValueError:
+            valid = ", ".join(d.value for d in Department)
+            raise InputError(f"unknown department {department!r}; departments are {valid}") from None
+        subject = DEPARTMENT_TOPICS[chosen].subject
+        source = _schema_source(schema_registry_url, database_url)
+        schema_id, version = source.latest(subject)
+        producer = KafkaClients({"bootstrap.servers": bootstrap, **(producer_config or {})}).producer()
+        codec = AvroCodec(source.text)
+        codec.schema(schema_id)  # parse now: a broken registered schema fails here, not mid-stream
+        publisher = cls(chosen, producer, codec, schema_id, version, metrics)
+        publisher._owns_producer = True
+        return publisher
+
+    def __enter__(self) -> DepartmentPublisher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.flush()
 
     def publish(self, record: dict[str, Any], trace_id: str | None = None) -> None:
         """Validate and send one record; raises RecordEncodeError naming a bad field."""
@@ -79,14 +132,12 @@ class DepartmentPublisher:
             ("hub.schema_version", self.schema_version),
             ("hub.trace_id", trace_id.encode()),
         ]
-        while True:
-            try:
-                self.producer.produce(
-                    self.topic, value, record_key(record), headers=headers, on_delivery=self._delivered
-                )
-                break
-            except BufferError:  # back-pressure: the local queue is full, wait for deliveries
-                self.producer.poll(0.05)
+        try:
+            self.producer.produce(
+                self.topic, value, record_key(record), headers=headers, on_delivery=self._delivered
+            )
+        except BufferError:  # back-pressure: the local queue is full, wait for deliveries
+            self._wait_and_produce(value, record_key(record), headers)
         self.report.sent += 1
         if self.report.sent % 512 == 0:
             self.producer.poll(0)  # serve delivery reports
@@ -94,15 +145,28 @@ class DepartmentPublisher:
     def publish_raw(self, value: bytes, record_id: str) -> None:
         """Send ``value`` as it is, unvalidated: how the simulator imitates a broken export."""
         headers = [("hub.agency", self._agency), ("hub.record_id", record_id.encode())]
-        while True:
-            try:
-                self.producer.produce(
-                    self.topic, value, record_id.encode(), headers=headers, on_delivery=self._delivered
-                )
-                break
-            except BufferError:
-                self.producer.poll(0.05)
+        try:
+            self.producer.produce(
+                self.topic, value, record_id.encode(), headers=headers, on_delivery=self._delivered
+            )
+        except BufferError:
+            self._wait_and_produce(value, record_id.encode(), headers)
         self.report.sent += 1
+
+    def _wait_and_produce(self, value: bytes, key: bytes, headers: list[tuple[str, bytes]]) -> None:
+        """Back-pressure: serve deliveries until the queue has room; BrokerError if it never does."""
+        deadline = time.monotonic() + self.block_timeout
+        while True:
+            self.producer.poll(0.05)
+            try:
+                self.producer.produce(self.topic, value, key, headers=headers, on_delivery=self._delivered)
+                return
+            except BufferError:
+                if time.monotonic() > deadline:
+                    raise BrokerError(
+                        f"the broker has taken no {self.department.value} record for "
+                        f"{self.block_timeout:.0f} s (local queue full); is it down?"
+                    ) from None
 
     def _delivered(self, error: KafkaError | None, message: Message) -> None:
         if error is None:
@@ -123,3 +187,68 @@ class DepartmentPublisher:
                 f"by the broker within {timeout:.0f} s"
             )
         return self.report
+
+
+class _SchemaSource:
+    """Where a publisher finds schemas: the hub's REST registry or its database."""
+
+    def __init__(self, latest: Any, text: Any) -> None:
+        self.latest = latest  # subject -> (schema id, version)
+        self.text = text  # schema id -> schema text or None
+
+
+def _schema_source(registry_url: str | None, database_url: str | None) -> _SchemaSource:
+    if registry_url:
+        from confluent_kafka.schema_registry import SchemaRegistryClient
+        from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+        client = SchemaRegistryClient({"url": registry_url})
+
+        def latest(subject: str) -> tuple[int, int]:
+            try:
+                found = client.get_latest_version(subject)
+            except SchemaRegistryError as exc:
+                raise SchemaError(
+                    f"no schema for {subject!r} in the registry at {registry_url}: {exc}"
+                ) from exc
+            except Exception as exc:  # connection refused, DNS, TLS: requests/httpx errors
+                raise SchemaError(f"schema registry at {registry_url} is not reachable: {exc}") from exc
+            return int(found.schema_id), int(found.version)
+
+        def text(schema_id: int) -> str | None:
+            try:
+                return str(client.get_schema(schema_id).schema_str)
+            except SchemaRegistryError:
+                return None
+
+        return _SchemaSource(latest, text)
+    if not database_url:
+        raise InputError("a publisher needs a schema_registry_url (or, inside the hub, a database_url)")
+    from hub.db import connect
+    from hub.schema_store import SchemaStore
+
+    store = SchemaStore(connect(database_url))
+
+    def latest_in_db(subject: str) -> tuple[int, int]:
+        found = store.version(subject, None)
+        if found is None:
+            raise SchemaError(
+                f"no schema registered under {subject!r}; start the hub once to register its own"
+            )
+        return found.schema_id, found.version
+
+    return _SchemaSource(latest_in_db, store.schema_text)
+
+
+def publishers_for(
+    runtime: Runtime, metrics: HubMetrics | None = None
+) -> dict[Department, DepartmentPublisher]:
+    """One publisher per department, sharing one producer, with the schemas the hub registered."""
+    producer = runtime.clients.producer()
+    publishers = {}
+    for department in Department:
+        registered = runtime.schema_ids[DEPARTMENT_TOPICS[department].value_schema or ""]
+        publishers[department] = DepartmentPublisher(
+            department, producer, runtime.codec, registered.schema_id, registered.version, metrics
+        )
+    return publishers

@@ -34,7 +34,7 @@ class PublishTally:
 
     rows: int = 0
     accepted: int = 0  # sent to the broker (or, with --dry-run, valid)
-    delivered: int = 0
+    delivered: int | None = 0  # None: the broker did not acknowledge in time, count unknown
     failed: int = 0
     rejected: int = 0
     errors: list[str] = field(default_factory=list)
@@ -105,7 +105,8 @@ def publish(
     _epilogue(out, tally, export, rejects_path)
     if tally.failed or tally.errors:
         why = f": {tally.errors[0]}" if tally.errors else ""
-        raise HubError(f"{tally.failed:,} of {tally.accepted:,} records were not delivered{why}")
+        some = "some" if tally.delivered is None else f"{tally.failed:,}"
+        raise HubError(f"{some} of {tally.accepted:,} published records were not delivered{why}")
     if tally.interrupted_at is not None:
         raise Interrupted(f"publish interrupted at line {tally.interrupted_at}")
 
@@ -159,9 +160,10 @@ def _publisher(runtime: Runtime, department: Department) -> DepartmentPublisher:
 def _flush(publisher: DepartmentPublisher, timeout: float, tally: PublishTally) -> None:
     try:
         report = publisher.flush(timeout)
-    except BrokerError as exc:
-        report = publisher.report
+    except BrokerError as exc:  # some records were never acknowledged
+        tally.delivered, tally.failed = None, tally.accepted
         tally.errors.append(str(exc))
+        return
     tally.delivered, tally.failed = report.delivered, tally.accepted - report.delivered
     tally.errors.extend(report.errors)
 
@@ -230,7 +232,7 @@ def _summary(tally: PublishTally, export: ExportFile, dry_run: bool) -> Table:
     table.add_row("rows read", f"{tally.rows:,}")
     table.add_row("valid (not published)" if dry_run else "published", f"{tally.accepted:,}")
     if not dry_run:
-        table.add_row("delivered", f"{tally.delivered:,}")
+        table.add_row("delivered", "[red]unknown[/]" if tally.delivered is None else f"{tally.delivered:,}")
         if tally.failed:
             table.add_row("[red]not delivered[/]", f"[red]{tally.failed:,}[/]")
     table.add_row("rejected", f"[yellow]{tally.rejected:,}[/]" if tally.rejected else "0")

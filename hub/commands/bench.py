@@ -1,0 +1,62 @@
+"""``hub bench``: measure the hub's speed targets and print the figures."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+__all__ = ["bench"]
+
+_SUITES = ("registry", "encode", "publish")
+
+
+def bench(
+    only: Annotated[
+        list[str] | None, typer.Option(help=f"Run only these benchmarks ({', '.join(_SUITES)}); repeatable.")
+    ] = None,
+    citizens: Annotated[int, typer.Option(min=1, help="Population size.")] = 2_700_000,
+    records: Annotated[int, typer.Option(min=1000, help="Records to simulate and publish.")] = 500_000,
+    seed: Annotated[int, typer.Option(help="Seed for the simulated data.")] = 74,
+) -> None:
+    """Run the benchmarks and print each figure with its target.
+
+    registry: generate the province's population registry and write registry.csv (target < 60 s).
+    encode: Avro encoding per record, fastavro against the hub's compiled encoder.
+    publish: simulate and publish records into the broker (embedded unless HUB_KAFKA_BOOTSTRAP
+    is set) from this one process, validation and Avro encoding included (target ≥ 50,000/s).
+    The machine should be otherwise idle: the figures are only as quiet as the machine.
+    """
+    from rich.table import Table
+
+    from hub.bench.publish import Figure, bench_encoding, bench_publish, bench_registry
+    from hub.cli import err, out
+    from hub.errors import InputError
+    from hub.province import load_province
+    from hub.settings import get_settings
+
+    chosen = tuple(only or _SUITES)
+    unknown = sorted(set(chosen) - set(_SUITES))
+    if unknown:
+        raise InputError(f"unknown benchmark {', '.join(unknown)}; benchmarks are {', '.join(_SUITES)}")
+    settings = get_settings()
+    province = load_province(settings.province_code)
+    figures: list[Figure] = []
+    if "registry" in chosen:
+        err.print("registry: generating the population and writing registry.csv ...")
+        figures += bench_registry(province, citizens, seed)
+    if "encode" in chosen:
+        err.print("encode: fastavro against the compiled encoder ...")
+        figures += bench_encoding(province, 50_000, seed)
+    if "publish" in chosen:
+        err.print(f"publish: simulating and publishing {records:,} records ...")
+        figures += bench_publish(settings, province, citizens, records, seed)
+    table = Table(title="hub bench")
+    for column in ("figure", "value", "unit", "target", "met"):
+        table.add_column(column, justify="right" if column == "value" else "left")
+    for f in figures:
+        met = "" if f.met is None else ("yes" if f.met else "[red]NO[/]")
+        table.add_row(
+            f.name, f"{f.value:,.2f}" if f.value < 100 else f"{f.value:,.0f}", f.unit, f.target, met
+        )
+    out.print(table)

@@ -1,0 +1,190 @@
+"""A whole simulation run: population registry file, department records, ground truth.
+
+``hub simulate`` and ``hub bench`` call :func:`run_simulation`; it is a thin loop around the
+pure generators in :mod:`producers.population` and :mod:`producers.simulate`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import date
+from itertools import islice
+from pathlib import Path
+from typing import IO
+
+from hub.errors import InputError, Interrupted
+from hub.province import Province
+from hub.serde import jsonable
+from hub.topics import Department
+from producers.population import Population, generate_population
+from producers.publisher import DepartmentPublisher, PublishReport
+from producers.simulate import BundleProfile, DirtProfile, Simulator
+
+__all__ = ["GROUND_TRUTH_COLUMNS", "SimulationPlan", "SimulationSummary", "run_simulation"]
+
+GROUND_TRUTH_COLUMNS = ("record_id", "department", "dirt", "expected", "bundle_id")
+
+Progress = Callable[[str, int], None]  # (what, how many more done)
+
+
+@dataclass(frozen=True)
+class SimulationPlan:
+    """What to simulate and where to put it."""
+
+    province: Province
+    citizens: int = 2_700_000
+    records: int = 500_000
+    seed: int = 74
+    dirt: DirtProfile = field(default_factory=DirtProfile)
+    bundles: BundleProfile = field(default_factory=BundleProfile)
+    start: date = date(2026, 11, 1)
+    days: int = 7
+    out_dir: Path | None = Path(".hub-data/simulation")  # registry and ground truth; None: no files
+    export_records: bool = False  # also write records as JSON lines, one file per department
+
+
+@dataclass
+class SimulationSummary:
+    """What a run produced, with the time each part took."""
+
+    citizens: int = 0
+    population_seconds: float = 0.0
+    registry_file: Path | None = None
+    registry_seconds: float = 0.0
+    records: int = 0
+    records_seconds: float = 0.0
+    by_department: Counter[str] = field(default_factory=Counter)
+    by_dirt: Counter[str] = field(default_factory=Counter)
+    by_expected: Counter[str] = field(default_factory=Counter)
+    bundled: int = 0
+    ground_truth_file: Path | None = None
+    record_files: dict[str, Path] = field(default_factory=dict)
+    published: dict[str, PublishReport] = field(default_factory=dict)
+
+    @property
+    def records_per_second(self) -> float:
+        return self.records / self.records_seconds if self.records_seconds else 0.0
+
+
+def run_simulation(
+    plan: SimulationPlan,
+    publishers: Mapping[Department, DepartmentPublisher] | None = None,
+    progress: Progress | None = None,
+    interrupted: threading.Event | None = None,
+    population: Population | None = None,
+) -> SimulationSummary:
+    """Generate (or reuse) the population, write its registry file, then simulate records.
+
+    Records go to ``publishers`` (one per department) when given, to JSON-lines files when
+    ``plan.export_records``, and their expected outcomes to the ground-truth file.
+    """
+    if plan.records < 0 or plan.citizens < 1:
+        raise InputError("--citizens must be at least 1 and --records at least 0")
+    summary = SimulationSummary()
+    report = progress or (lambda _what, _n: None)
+    stop = interrupted or threading.Event()
+    started = time.perf_counter()
+    if population is None:
+        population = generate_population(plan.province, plan.citizens, plan.seed, today=plan.start)
+    summary.citizens = len(population)
+    summary.population_seconds = time.perf_counter() - started
+    report("population", len(population))
+
+    with ExitStack() as files:
+        truth: IO[str] | None = None
+        exports: dict[Department, IO[str]] = {}
+        if plan.out_dir is not None:
+            out = _prepare(plan.out_dir)
+            started = time.perf_counter()
+            summary.registry_file = out / "registry.csv"
+            population.write_csv(summary.registry_file, lambda n: report("registry", n))
+            summary.registry_seconds = time.perf_counter() - started
+            summary.ground_truth_file = out / "ground_truth.csv"
+            truth = files.enter_context(summary.ground_truth_file.open("w", encoding="utf-8", newline=""))
+            csv.writer(truth).writerow(GROUND_TRUTH_COLUMNS)
+            if plan.export_records:
+                (out / "records").mkdir(exist_ok=True)
+                for department in Department:
+                    path = out / "records" / f"{department.value}.jsonl"
+                    summary.record_files[department.value] = path
+                    exports[department] = files.enter_context(path.open("w", encoding="utf-8"))
+        _simulate(plan, population, publishers, truth, exports, summary, report, stop)
+    return summary
+
+
+def _prepare(out_dir: Path) -> Path:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot write to {out_dir}: {exc.strerror or exc}") from exc
+    return out_dir
+
+
+def _simulate(
+    plan: SimulationPlan,
+    population: Population,
+    publishers: Mapping[Department, DepartmentPublisher] | None,
+    truth: IO[str] | None,
+    exports: Mapping[Department, IO[str]],
+    summary: SimulationSummary,
+    report: Progress,
+    stop: threading.Event,
+) -> None:
+    simulator = Simulator(population, plan.seed, plan.dirt, plan.bundles, start=plan.start, days=plan.days)
+    by_department: Counter[Department] = Counter()
+    by_dirt: Counter[str] = Counter()
+    by_expected: Counter[str] = Counter()
+    lines: list[str] = []
+    bundled = 0
+    started = time.perf_counter()
+    done = 0
+    for done, simulated in enumerate(islice(simulator.records(), plan.records), start=1):
+        department = simulated.department
+        if publishers is not None:
+            simulated.send(publishers[department])
+        by_department[department] += 1
+        by_dirt[simulated.dirt] += 1
+        by_expected[simulated.expected] += 1
+        bundle_id = simulated.record.get("bundle_id")
+        if bundle_id:
+            bundled += 1
+        if truth is not None:
+            lines.append(
+                f"{simulated.record_id},{department.value},{simulated.dirt},"
+                f"{simulated.expected},{bundle_id or ''}\n"
+            )
+        if exports:
+            exports[department].write(_export_line(simulated.record, simulated.raw))
+        if done % 8192 == 0:
+            if truth is not None:
+                truth.write("".join(lines))
+                lines.clear()
+            report("records", 8192)
+            if stop.is_set():
+                raise Interrupted(f"simulation interrupted after {done:,} records")
+    if truth is not None:
+        truth.write("".join(lines))
+    report("records", done % 8192)
+    if publishers is not None:
+        for department, publisher in publishers.items():
+            summary.published[department.value] = publisher.flush()
+    summary.records = done
+    summary.records_seconds = time.perf_counter() - started
+    summary.by_department = Counter({d.value: n for d, n in by_department.items()})
+    summary.by_dirt = by_dirt
+    summary.by_expected = by_expected
+    summary.bundled = bundled
+
+
+def _export_line(record: dict[str, object], raw: bytes | None) -> str:
+    """One JSON line as an agency's export would have it; a garbage row stays garbage."""
+    if raw is not None:
+        return raw.decode("utf-8", "replace").replace("\n", " ") + "\n"
+    return json.dumps(jsonable(record), ensure_ascii=False) + "\n"
