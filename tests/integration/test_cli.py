@@ -48,7 +48,7 @@ def test_demo_runs_end_to_end_and_leaves_nothing_behind(tmp_path: Path) -> None:
         assert published == 200 and 150 < reconciled < 200, row
     assert "reuse rate" in result.stdout
     assert "forwarded to the national exchange" in result.stdout
-    assert "UNKNOWN_CITIZEN" in result.stdout
+    assert "rejected, by reason" in result.stdout
     assert _tansu_processes() <= before  # the embedded broker was stopped
 
 

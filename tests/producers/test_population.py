@@ -52,7 +52,9 @@ def csv_text(*lines: str) -> io.StringIO:
 
 
 def test_same_seed_same_population() -> None:
-    assert list(generate_population(PROVINCE, 500, seed=3)) == list(generate_population(PROVINCE, 500, seed=3))
+    assert list(generate_population(PROVINCE, 500, seed=3)) == list(
+        generate_population(PROVINCE, 500, seed=3)
+    )
 
 
 def test_different_seed_different_population() -> None:
@@ -253,6 +255,7 @@ def test_from_citizens_of_nothing() -> None:
 
 @pytest.mark.xfail(
     strict=True,
+    raises=AssertionError,
     reason="from_citizens maps a residence it cannot find in the province (None, or another "
     "province's codes) to the province's first commune (718/25708) instead of keeping or refusing it",
 )
@@ -346,6 +349,7 @@ def test_a_missing_registry_file_is_an_input_error(tmp_path: Path) -> None:
 
 @pytest.mark.xfail(
     strict=True,
+    raises=InputError,
     reason="write_csv joins fields with ',' without CSV quoting: a name holding a comma or a quote "
     "(possible in rows given to from_citizens) writes a line read_registry_csv cannot read back",
 )

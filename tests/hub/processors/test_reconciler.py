@@ -101,7 +101,13 @@ def land_value(codec: AvroCodec, declared: dict[str, Any], record_id: str = "STN
     )
 
 
-def civil_value(codec: AvroCodec, declared: dict[str, Any], occurred: datetime, event_date: date) -> bytes:
+def civil_value(
+    codec: AvroCodec,
+    declared: dict[str, Any],
+    occurred: datetime,
+    event_date: date,
+    event_type: str = "MARRIAGE",
+) -> bytes:
     return codec.encode(
         CIVIL_ID,
         {
@@ -110,7 +116,7 @@ def civil_value(codec: AvroCodec, declared: dict[str, Any], occurred: datetime, 
             "occurred_at": occurred,
             "citizen": declared,
             "dossier": dossier(occurred),
-            "event_type": "DEATH",
+            "event_type": event_type,
             "registration_number": "000001/2024",
             "event_date": event_date,
         },
@@ -251,6 +257,14 @@ def test_civil_status_event_date_decides_event_after_death(codec: AvroCodec) -> 
     assert verdict.department == "civil_status"
     assert verdict.reason == "EVENT_AFTER_DEATH"
     assert headers_of(verdict)["__hub.errors.message"] == b"event on 2024-05-11, citizen died 2024-05-10"
+
+
+def test_a_death_registration_after_the_death_is_not_an_event_after_death(codec: AvroCodec) -> None:
+    value = civil_value(codec, citizen(HOA), datetime(2024, 5, 12, tzinfo=UTC), date(2024, 5, 10), "DEATH")
+    verdict = decide(codec, message(value, topic=CIVIL))
+    assert verdict.reason == "MATCHED"
+    late = civil_value(codec, citizen(HOA), datetime(2024, 6, 1, tzinfo=UTC), date(2024, 5, 20), "DEATH")
+    assert decide(codec, message(late, topic=CIVIL)).reason == "MATCHED"  # the registry's date rules
 
 
 def test_death_registered_on_the_day_of_death_is_matched(codec: AvroCodec) -> None:
