@@ -92,12 +92,20 @@ class AvroCodec:
             try:
                 return _HEADER.pack(MAGIC_BYTE, schema_id) + encoder(record)
             except Exception:
-                pass  # fastavro, below, is the authority: it encodes the record or says what is wrong
+                pass  # an invalid value, or a case left to fastavro (strings over 64 KiB): see below
+        # fastavro is the authority: its validator says what is wrong (its writer alone would
+        # accept True for an int, or an int too large for 32 bits), its writer encodes the rest.
+        try:
+            validate(record, parsed, raise_errors=True)
+        except ValidationError as invalid:
+            raise RecordEncodeError(_problems(invalid)) from invalid
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            raise RecordEncodeError(f"not a record of this schema: {type(exc).__name__}: {exc}") from exc
         buffer = io.BytesIO()
         buffer.write(_HEADER.pack(MAGIC_BYTE, schema_id))
         try:
             fastavro.schemaless_writer(buffer, parsed, record)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
             raise RecordEncodeError(_describe_invalid(record, parsed, exc)) from exc
         return buffer.getvalue()
 
@@ -135,9 +143,13 @@ def _describe_invalid(record: dict[str, Any], parsed: Any, exc: Exception) -> st
     try:
         validate(record, parsed, raise_errors=True)
     except ValidationError as invalid:
-        problems = sorted({str(p) for p in invalid.errors})  # errors may hold dict schemas
-        return "; ".join(problems[:3])
+        return _problems(invalid)
     return str(exc)
+
+
+def _problems(invalid: ValidationError) -> str:
+    problems = sorted({str(p) for p in invalid.errors})  # errors may hold dict schemas
+    return "; ".join(problems[:3])
 
 
 def jsonable(value: Any) -> Any:

@@ -99,7 +99,8 @@ class Population:
         surname: npt.NDArray[np.int16],
         middle: npt.NDArray[np.int16],
         given: npt.NDArray[np.int16],
-        commune: npt.NDArray[np.int16],
+        commune: npt.NDArray[np.int16] | npt.NDArray[np.int32],
+        communes: Sequence[tuple[str | None, str | None]] | None = None,
     ) -> None:
         self.province = province
         self.ids = ids  # the 12-digit number as an integer (leading zero dropped)
@@ -109,8 +110,10 @@ class Population:
         self.deceased_days = deceased_days  # days since 1970-01-01, _NO_DATE when alive
         self.surname, self.middle, self.given = surname, middle, given
         self.commune = commune  # index into ``self.communes``
-        self.communes: tuple[tuple[str, str], ...] = tuple(
-            (d.code, c) for d in province.districts for c in d.communes
+        self.communes: tuple[tuple[str | None, str | None], ...] = tuple(
+            communes
+            if communes is not None
+            else ((d.code, c) for d in province.districts for c in d.communes)
         )
         self.names: list[str] | None = None  # explicit full names, for populations not generated here
 
@@ -118,9 +121,12 @@ class Population:
     def from_citizens(cls, province: Province, citizens: Iterable[RegistryCitizen]) -> Population:
         """A population holding exactly ``citizens`` (for tests, or a registry read from a file)."""
         rows = list(citizens)
-        communes = {
-            (d.code, c): i for i, (d, c) in enumerate((d, c) for d in province.districts for c in d.communes)
+        residences: dict[tuple[str | None, str | None], int] = {
+            (d.code, c): 0 for d in province.districts for c in d.communes
         }
+        for c in rows:  # residences outside the province's reference data (or none) are kept too
+            residences.setdefault((c.district_code, c.commune_code), 0)
+        communes = {residence: i for i, residence in enumerate(residences)}
         days = [(c.date_of_birth - _EPOCH).days for c in rows]
         population = cls(
             province,
@@ -134,7 +140,8 @@ class Population:
             np.zeros(len(rows), dtype=np.int16),
             np.zeros(len(rows), dtype=np.int16),
             np.zeros(len(rows), dtype=np.int16),
-            np.array([communes.get((c.district_code, c.commune_code), 0) for c in rows], dtype=np.int16),
+            np.array([communes[(c.district_code, c.commune_code)] for c in rows], dtype=np.int32),
+            list(communes),
         )
         population.names = [c.full_name for c in rows]
         return population
@@ -147,6 +154,18 @@ class Population:
 
     def __iter__(self) -> Iterator[RegistryCitizen]:
         return self.citizens()
+
+    @cached_property
+    def _sorted_ids(self) -> IntArray:
+        return np.sort(self.ids)
+
+    def has_number(self, number: str) -> bool:
+        """Whether a citizen of this population holds the 12-digit ``number``."""
+        if not number.isdigit():
+            return False
+        value = int(number)
+        at = int(np.searchsorted(self._sorted_ids, value))
+        return at < len(self._sorted_ids) and int(self._sorted_ids[at]) == value
 
     def alive(self) -> npt.NDArray[np.bool_]:
         return self.deceased_days == _NO_DATE  # type: ignore[no-any-return]
@@ -246,8 +265,8 @@ class Population:
         chunk = 100_000
         for start in range(0, len(self), chunk):
             lines = [
-                f"{c.citizen_id},{c.legacy_id or ''},{c.full_name},{c.date_of_birth.isoformat()},"
-                f"{c.gender},{c.district_code},{c.commune_code},"
+                f"{c.citizen_id},{c.legacy_id or ''},{_field(c.full_name)},{c.date_of_birth.isoformat()},"
+                f"{c.gender},{_field(c.district_code)},{_field(c.commune_code)},"
                 f"{c.deceased_on.isoformat() if c.deceased_on else ''}\n"
                 for c in self._rows(np.arange(start, min(start + chunk, len(self)), dtype=np.int64))
             ]
@@ -256,6 +275,15 @@ class Population:
             if progress:
                 progress(len(lines))
         return written
+
+
+def _field(value: str | None) -> str:
+    """A CSV field: quoted only when it must be (generated names never need it)."""
+    if value is None:
+        return ""
+    if any(ch in value for ch in ',"\r\n'):
+        return '"' + value.replace('"', '""') + '"'
+    return value
 
 
 def generate_population(
@@ -344,6 +372,13 @@ def _unique_serials(rng: np.random.Generator, head: IntArray) -> IntArray:
 
 def read_registry_csv(stream: IO[str]) -> Iterator[RegistryCitizen]:
     """Registry rows from a CSV written by :meth:`Population.write_csv` (or any with its columns)."""
+    try:
+        yield from _registry_rows(stream)
+    except (UnicodeDecodeError, EOFError, gzip.BadGzipFile, OSError) as exc:
+        raise InputError(f"registry file is not UTF-8 CSV (plain or gzip): {exc}") from exc
+
+
+def _registry_rows(stream: IO[str]) -> Iterator[RegistryCitizen]:
     reader = csv.reader(stream)
     header = next(reader, None)
     if header is None or tuple(header) != REGISTRY_COLUMNS:

@@ -9,7 +9,7 @@ backlog is produced at publishing speed.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -172,7 +172,9 @@ def _strip_diacritics(text: str) -> str:
     return "".join(ch for ch in bare if not unicodedata.combining(ch))
 
 
-def _dirty(kind: str, declared: dict[str, Any], legacy: str | None, roll: int) -> None:
+def _dirty(
+    kind: str, declared: dict[str, Any], legacy: str | None, roll: int, taken: Callable[[str], bool]
+) -> None:
     """Apply one kind of dirt to the declared citizen ``declared`` in place."""
     number = declared["SoDinhDanh"]
     name = declared["HoVaTen"]
@@ -192,8 +194,13 @@ def _dirty(kind: str, declared: dict[str, Any], legacy: str | None, roll: int) -
     elif kind == "mistyped_birth_date":
         dob = declared["NgayThangNamSinh"]
         declared["NgayThangNamSinh"] = dob.replace(day=dob.day % 28 + 1)
-    elif kind == "unknown_citizen":
-        declared["SoDinhDanh"] = number[:6] + f"{(int(number[6:]) + 500_000) % 1_000_000:06d}"
+    elif kind == "unknown_citizen":  # a well-formed number nobody in the registry holds
+        serial = int(number[6:])
+        for step in range(500_000, 1_500_000):
+            candidate = number[:6] + f"{(serial + step) % 1_000_000:06d}"
+            if not taken(candidate):
+                declared["SoDinhDanh"] = candidate
+                break
     elif kind == "inconsistent_number":
         declared["SoDinhDanh"] = "099" + number[3:]
     elif kind == "garbage_number":
@@ -264,13 +271,16 @@ class Simulator:
             "adult": np.flatnonzero(adult),
             "legacy": np.flatnonzero(alive & (pop.legacy >= 0)),
             "deceased": np.flatnonzero(~alive),
-            "newborn": np.flatnonzero(alive & (pop.birth_days >= start_days - 60)),
+            "newborn": np.flatnonzero(
+                alive & (pop.birth_days >= start_days - 60) & (pop.birth_days < start_days)
+            ),
         }
         if not len(pools["alive"]):
             raise ValueError("the population has no living citizen")
         if not len(pools["newborn"]):  # a small sample: the youngest hundredth stand in for newborns
-            young = np.argsort(-pop.birth_days)[: max(1, len(pop) // 100)]
-            pools["newborn"] = young[alive[young]] if alive[young].any() else pools["alive"]
+            born = np.flatnonzero(pop.birth_days < start_days)
+            young = born[np.argsort(-pop.birth_days[born])][: max(1, len(pop) // 100)]
+            pools["newborn"] = young[alive[young]] if len(young) and alive[young].any() else pools["alive"]
         if not len(pools["adult"]):
             pools["adult"] = pools["alive"]
         return pools
@@ -359,20 +369,26 @@ class Simulator:
             return SimulatedRecord(department, {"record_id": record_id}, kind, EXPECTED[kind], raw)
         received = self._slots[at]
         day_code = self._day_codes[at]
-        if kind == "deceased_citizen" and died is not None and received.date() <= died:
+        moved = kind == "deceased_citizen" and died is not None and received.date() <= died
+        if moved:
+            assert died is not None
             received = datetime.combine(died + timedelta(days=1), received.timetz())
             day_code = f"{received:%y%m%d}"
         declared = citizen  # as the department declares them: no legacy number; shared, never changed
         if kind != "clean":
             declared = dict(citizen)
-            _dirty(kind, declared, legacy, roll[1])
+            _dirty(kind, declared, legacy, roll[1], self.population.has_number)
             if kind in _NAME_DIRT and declared["HoVaTen"] == citizen["HoVaTen"]:
                 kind = "clean"  # nothing to change: the name has no diacritics (e.g. "Phan Minh Chi")
         agency = department.agency
         procs = _procedures(department)
         proc = procs[roll[2] % len(procs)]
         online = u[0] < 0.62
-        slots = self._slots  # every instant is taken from here: a few thousand distinct values
+        if moved:  # received after a death that the slots do not reach: plain date arithmetic
+            slots = [received + timedelta(minutes=m) for m in range((proc.due_days + 6) * _SLOTS_PER_DAY + 1)]
+            at = 0
+        else:
+            slots = self._slots  # every instant is taken from here: a few thousand distinct values
         due_at = at + proc.due_days * _SLOTS_PER_DAY
         due = slots[due_at]
         if u[1] < 0.9:  # finished: on time for 98.01 % (the province's on-time rate), else late

@@ -21,8 +21,11 @@ def simulate(
     ] = 500_000,
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same registry and records.")] = 74,
     out: Annotated[
-        Path, typer.Option(help="Directory for registry.csv, ground_truth.csv and exported records.")
-    ] = Path(".hub-data/simulation"),
+        Path | None,
+        typer.Option(
+            help="Directory for registry.csv, ground_truth.csv and exports. Default: HUB_DATA_DIR/simulation."
+        ),
+    ] = None,
     publish: Annotated[bool, typer.Option(help="Publish the records to the hub's department topics.")] = True,
     export_records: Annotated[
         bool,
@@ -75,7 +78,7 @@ def simulate(
         bundles=BundleProfile() if bundles else BundleProfile(0.0, 0.0),
         start=first_day,
         days=days,
-        out_dir=out,
+        out_dir=out or settings.data_dir / "simulation",
         export_records=export_records,
     )
     with ExitStack() as stack, _signals_set(threading.Event()) as interrupted:

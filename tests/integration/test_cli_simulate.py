@@ -82,3 +82,21 @@ def test_bad_arguments_are_one_line_errors(tmp_path: Path) -> None:
     small = ["simulate", "--citizens", "100", "--records", "10", "--no-publish"]
     result = _run([*small, "--out", "file/x"], tmp_path)
     assert result.returncode == 1 and "cannot write" in result.stderr
+
+
+def test_an_exported_department_file_passes_hub_publish_except_its_garbage_rows(tmp_path: Path) -> None:
+    made = _run(
+        ["simulate", "--citizens", "5000", "--records", "6000", "--no-publish", "--export-records"], tmp_path
+    )
+    assert made.returncode == 0, made.stderr
+    export = tmp_path / "data" / "simulation" / "records" / "health.jsonl"  # under HUB_DATA_DIR
+    checked = _run(["publish", "--department", "health", "--dry-run", str(export)], tmp_path)
+    assert checked.returncode == 0, checked.stderr
+    with export.with_name("health.jsonl.rejects.csv").open(encoding="utf-8") as rejects:
+        rejected = list(csv.DictReader(rejects))
+    truth_file = export.parent.parent / "ground_truth.csv"
+    with truth_file.open(encoding="utf-8") as truth:
+        garbage = [
+            r for r in csv.DictReader(truth) if r["department"] == "health" and r["dirt"] == "garbage_row"
+        ]
+    assert garbage and len(rejected) == len(garbage)

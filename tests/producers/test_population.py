@@ -253,12 +253,6 @@ def test_from_citizens_of_nothing() -> None:
     assert len(Population.from_citizens(PROVINCE, [])) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="from_citizens maps a residence it cannot find in the province (None, or another "
-    "province's codes) to the province's first commune (718/25708) instead of keeping or refusing it",
-)
 def test_from_citizens_keeps_a_citizen_without_residence() -> None:
     homeless = AN._replace(district_code=None, commune_code=None)
     assert list(Population.from_citizens(PROVINCE, [homeless])) == [homeless]
@@ -347,12 +341,6 @@ def test_a_missing_registry_file_is_an_input_error(tmp_path: Path) -> None:
             open_registry(tmp_path / name)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=InputError,
-    reason="write_csv joins fields with ',' without CSV quoting: a name holding a comma or a quote "
-    "(possible in rows given to from_citizens) writes a line read_registry_csv cannot read back",
-)
 def test_names_with_commas_and_quotes_round_trip_through_csv() -> None:
     odd = AN._replace(full_name='Nguyễn "Văn", An')
     buffer = io.StringIO()
@@ -360,12 +348,6 @@ def test_names_with_commas_and_quotes_round_trip_through_csv() -> None:
     assert list(read_registry_csv(io.StringIO(buffer.getvalue()))) == [odd]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(UnicodeDecodeError, gzip.BadGzipFile),
-    reason="a registry file that is not UTF-8, or a .gz file that is not gzip, escapes "
-    "read_registry_csv/open_registry as UnicodeDecodeError/BadGzipFile instead of InputError",
-)
 @pytest.mark.parametrize(
     ("name", "content"),
     [
