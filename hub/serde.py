@@ -109,6 +109,22 @@ class AvroCodec:
             raise RecordEncodeError(_describe_invalid(record, parsed, exc)) from exc
         return buffer.getvalue()
 
+    def encoder_for(self, schema_id: int) -> Callable[[dict[str, Any]], bytes]:
+        """``encode`` for one schema, with the lookups done once: the publishing hot path."""
+        self.schema(schema_id)
+        compiled = self._encoders[schema_id]
+        if compiled is None:
+            return lambda record: self.encode(schema_id, record)
+        header = _HEADER.pack(MAGIC_BYTE, schema_id)
+
+        def encode(record: dict[str, Any]) -> bytes:
+            try:
+                return header + compiled(record)
+            except Exception:
+                return self.encode(schema_id, record)  # fastavro decides, and names what is wrong
+
+        return encode
+
     def decode(self, data: bytes | None) -> tuple[int, dict[str, Any]]:
         """Schema id and record from wire bytes; :class:`RecordDecodeError` with a reason."""
         schema_id, payload = unframe(data, self._max_bytes)

@@ -74,7 +74,10 @@ class DepartmentPublisher:
         self.metrics = metrics or HubMetrics()
         self.report = PublishReport()
         self._agency = department.agency.encode()
-        self._trace_prefix = os.urandom(8).hex()
+        self._trace_prefix = os.urandom(8).hex().encode()
+        self._encode = codec.encoder_for(schema_id)
+        self._agency_header = ("hub.agency", self._agency)
+        self._version_header = ("hub.schema_version", self.schema_version)
         self._traces = 0
         self._owns_producer = False
         self.block_timeout = 60.0  # how long publish() may wait for room in the local queue
@@ -122,15 +125,17 @@ class DepartmentPublisher:
 
     def publish(self, record: dict[str, Any], trace_id: str | None = None) -> None:
         """Validate and send one record; raises RecordEncodeError naming a bad field."""
-        value = self.codec.encode(self.schema_id, record)
+        value = self._encode(record)
         if trace_id is None:
             self._traces += 1
-            trace_id = f"{self._trace_prefix}{self._traces:016x}"  # 32 hex digits, unique per publisher
+            trace = b"%s%016x" % (self._trace_prefix, self._traces)  # 32 hex digits, unique per publisher
+        else:
+            trace = trace_id.encode()
         headers = [
-            ("hub.agency", self._agency),
-            ("hub.record_id", str(record["record_id"]).encode()),
-            ("hub.schema_version", self.schema_version),
-            ("hub.trace_id", trace_id.encode()),
+            self._agency_header,
+            ("hub.record_id", record["record_id"].encode()),  # a string: the schema says so
+            self._version_header,
+            ("hub.trace_id", trace),
         ]
         try:
             self.producer.produce(

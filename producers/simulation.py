@@ -26,7 +26,7 @@ from hub.serde import jsonable
 from hub.topics import Department
 from producers.population import Population, generate_population
 from producers.publisher import DepartmentPublisher, PublishReport
-from producers.simulate import BundleProfile, DirtProfile, Simulator
+from producers.simulate import EXPECTED, BundleProfile, DirtProfile, Simulator
 
 __all__ = ["GROUND_TRUTH_COLUMNS", "SimulationPlan", "SimulationSummary", "run_simulation"]
 
@@ -154,9 +154,7 @@ def _simulate(
     stop: threading.Event,
 ) -> None:
     simulator = Simulator(population, plan.seed, plan.dirt, plan.bundles, start=plan.start, days=plan.days)
-    by_department: Counter[Department] = Counter()
-    by_dirt: Counter[str] = Counter()
-    by_expected: Counter[str] = Counter()
+    counts: Counter[tuple[Department, str]] = Counter()  # the expected outcome follows from the dirt
     lines: list[str] = []
     bundled = 0
     started = time.perf_counter()
@@ -164,10 +162,11 @@ def _simulate(
     for done, simulated in enumerate(islice(simulator.records(), plan.records), start=1):
         department = simulated.department
         if publishers is not None:
-            simulated.send(publishers[department])
-        by_department[department] += 1
-        by_dirt[simulated.dirt] += 1
-        by_expected[simulated.expected] += 1
+            if simulated.raw is None:
+                publishers[department].publish(simulated.record)
+            else:
+                publishers[department].publish_raw(simulated.raw, simulated.record_id)
+        counts[department, simulated.dirt] += 1
         bundle_id = simulated.record.get("bundle_id")
         if bundle_id:
             bundled += 1
@@ -193,9 +192,10 @@ def _simulate(
             summary.published[department.value] = publisher.flush()
     summary.records = done
     summary.records_seconds = time.perf_counter() - started
-    summary.by_department = Counter({d.value: n for d, n in by_department.items()})
-    summary.by_dirt = by_dirt
-    summary.by_expected = by_expected
+    for (department, dirt), n in counts.items():
+        summary.by_department[department.value] += n
+        summary.by_dirt[dirt] += n
+        summary.by_expected[EXPECTED[dirt]] += n
     summary.bundled = bundled
 
 

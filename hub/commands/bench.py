@@ -21,11 +21,15 @@ def bench(
 ) -> None:
     """Run the benchmarks and print each figure with its target.
 
-    registry: generate the province's population registry and write registry.csv (target < 60 s).
-    encode: Avro encoding per record, fastavro against the hub's compiled encoder.
-    publish: simulate and publish records into the broker (embedded unless HUB_KAFKA_BOOTSTRAP
-    is set) from this one process, validation and Avro encoding included (target ≥ 50,000/s).
-    The machine should be otherwise idle: the figures are only as quiet as the machine.
+    registry: generate the population registry, write registry.csv (< 60 s).
+
+    encode: Avro encoding per record, fastavro against the compiled encoder.
+
+    publish: simulate and publish records from this one process, validation
+    and Avro encoding included, into the broker (embedded unless
+    HUB_KAFKA_BOOTSTRAP is set); target ≥ 50,000 records/s.
+
+    Run on an otherwise idle machine: figures are only as quiet as it is.
     """
     from rich.table import Table
 

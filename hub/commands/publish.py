@@ -72,14 +72,19 @@ def publish(
         float, typer.Option(min=1.0, help="Seconds to wait for the broker to acknowledge everything.")
     ] = 60.0,
 ) -> None:
-    """Publish a department's export (CSV with a header row, or JSON lines) to its topic.
+    """Publish a department's export (CSV with a header row, or JSON lines).
 
-    Columns are matched to the department's Avro fields by name (SoDinhDanh, HoVaTen, MaHoSo,
-    area_m2, ...) or dotted path (citizen.SoDinhDanh); --map renames the others. Dates may be
-    YYYY-MM-DD or dd/mm/yyyy, times without an offset are Vietnam time. Rows that cannot be
-    records go to the reject file (line, reason, row); the rest are published. Needs a running
-    hub: HUB_KAFKA_BOOTSTRAP set, for example to the address `hub broker` prints. Exit status:
-    0 when every good row was delivered (even with rejects), 1 when some were not, 130 on Ctrl-C.
+    Columns match the department's Avro fields by name (SoDinhDanh, HoVaTen,
+    MaHoSo, area_m2, ...) or dotted path (citizen.SoDinhDanh); --map renames
+    the others. Dates: YYYY-MM-DD or dd/mm/yyyy; times without an offset are
+    Vietnam time.
+
+    Rows that cannot be records go to the reject file (line, reason, row);
+    the rest are published. Needs a running hub: HUB_KAFKA_BOOTSTRAP set,
+    e.g. to the address `hub broker` prints.
+
+    Exit status: 0 when every good row was delivered (even with rejects),
+    1 when some were not, 130 on Ctrl-C.
     """
     from hub.cli import _signals_set, err, out
     from producers.files import ExportFile, RejectFile

@@ -41,13 +41,14 @@ def simulate(
     ] = "2026-11-01",
     days: Annotated[int, typer.Option(min=1, max=366, help="Length of the simulated period in days.")] = 7,
 ) -> None:
-    """Simulate a province: population registry, department records with dirt, ground truth.
+    """Simulate a province: population registry, dirty records, ground truth.
 
-    Writes OUT/registry.csv (load it with `hub registry load`) and OUT/ground_truth.csv
-    (record id → the outcome reconciliation should reach), then publishes the records to the
-    hub (HUB_KAFKA_BOOTSTRAP; unset: an embedded broker that lives only as long as this
-    command, which makes the run a publishing benchmark). Prints what was produced and how
-    fast.
+    Writes OUT/registry.csv (the population registry) and OUT/ground_truth.csv
+    (record id → the outcome reconciliation should reach), then publishes the
+    records to the hub: HUB_KAFKA_BOOTSTRAP, or, unset, an embedded broker
+    that lives only as long as this command (a publishing benchmark).
+
+    Prints what was produced and how fast.
     """
     from contextlib import ExitStack
 

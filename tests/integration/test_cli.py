@@ -53,7 +53,19 @@ def test_demo_runs_end_to_end_and_leaves_nothing_behind(tmp_path: Path) -> None:
 
 
 def test_help_on_every_command(tmp_path: Path) -> None:
-    for command in ([], ["demo"], ["replay"], ["topics"], ["broker"], ["run"], ["exchange"]):
+    commands = [
+        "demo",
+        "replay",
+        "topics",
+        "broker",
+        "run",
+        "exchange",
+        "publish",
+        "simulate",
+        "bench",
+        "schema-registry",
+    ]
+    for command in ([], *([c] for c in commands)):
         result = _run([*command, "--help"], tmp_path)
         assert result.returncode == 0 and "Usage" in result.stdout, command
 
@@ -135,8 +147,14 @@ def test_ctrl_c_stops_the_demo_and_everything_it_started(tmp_path: Path) -> None
     before = _tansu_processes()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
     env["HUB_DATA_DIR"] = str(tmp_path / "data")
-    demo = subprocess.Popen([*HUB, "demo", "--records", "200000"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    demo = subprocess.Popen(
+        [*HUB, "demo", "--records", "200000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     deadline = time.monotonic() + 60
     while not (_tansu_processes() - before) and time.monotonic() < deadline:
         time.sleep(0.2)

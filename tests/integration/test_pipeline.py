@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -11,6 +12,7 @@ import pytest
 
 from consumers.replay import replay
 from hub.exchange.server import ExchangeServer
+from hub.kafka.broker import EmbeddedBroker
 from hub.metrics import HubMetrics, MetricsServer
 from hub.pipeline import Pipeline
 from hub.province import load_province
@@ -39,6 +41,13 @@ def _wait_for(condition, timeout: float = 60.0) -> None:  # type: ignore[no-unty
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting for the pipeline"
         time.sleep(0.2)
+
+
+@pytest.fixture
+def broker() -> Iterator[EmbeddedBroker]:
+    """These tests count everything on the topics: each gets its own broker, no other test's records."""
+    with EmbeddedBroker() as running:
+        yield running
 
 
 def test_records_flow_end_to_end(broker, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
