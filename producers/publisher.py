@@ -110,7 +110,9 @@ class DepartmentPublisher:
         subject = DEPARTMENT_TOPICS[chosen].subject
         source = _schema_source(schema_registry_url, database_url)
         schema_id, version = source.latest(subject)
-        producer = KafkaClients({"bootstrap.servers": bootstrap, **(producer_config or {})}).producer()
+        producer = KafkaClients({"bootstrap.servers": bootstrap, **(producer_config or {})}).producer(
+            **{"delivery.report.only.error": True}
+        )
         codec = AvroCodec(source.text)
         codec.schema(schema_id)  # parse now: a broken registered schema fails here, not mid-stream
         publisher = cls(chosen, producer, codec, schema_id, version, metrics)
@@ -174,10 +176,9 @@ class DepartmentPublisher:
                     ) from None
 
     def _delivered(self, error: KafkaError | None, message: Message) -> None:
-        if error is None:
-            self.report.delivered += 1
-            self._published.inc()
-        else:
+        """Delivery report. Producers made by the SDK report failures only (a callback per
+        record costs a tenth of the publishing rate): successes are counted at :meth:`flush`."""
+        if error is not None:
             self.report.failed += 1
             self._failures.inc()
             if len(self.report.errors) < 10:
@@ -191,6 +192,9 @@ class DepartmentPublisher:
                 f"{remaining} {self.department.value} records not acknowledged "
                 f"by the broker within {timeout:.0f} s"
             )
+        delivered = self.report.sent - self.report.failed  # nothing left in flight: the rest arrived
+        self._published.inc(delivered - self.report.delivered)
+        self.report.delivered = delivered
         return self.report
 
 
@@ -249,7 +253,7 @@ def publishers_for(
     runtime: Runtime, metrics: HubMetrics | None = None
 ) -> dict[Department, DepartmentPublisher]:
     """One publisher per department, sharing one producer, with the schemas the hub registered."""
-    producer = runtime.clients.producer()
+    producer = runtime.clients.producer(**{"delivery.report.only.error": True})
     publishers = {}
     for department in Department:
         registered = runtime.schema_ids[DEPARTMENT_TOPICS[department].value_schema or ""]

@@ -141,6 +141,7 @@ class SimulatedRecord(NamedTuple):
 
 
 _SLOTS_PER_DAY = 600
+_PROCEDURES = 40  # per department
 _MAX_DUE_DAYS = 30
 
 
@@ -158,7 +159,7 @@ def _procedures(department: Department) -> tuple[_Procedure, ...]:
     rng = np.random.default_rng(list(Department).index(department))
     fees = (0, 0, 0, 0, 20_000, 50_000, 100_000, 500_000)
     procedures = []
-    for code in rng.choice(np.arange(1000, 13000), size=40, replace=False).tolist():
+    for code in rng.choice(np.arange(1000, 13000), size=_PROCEDURES, replace=False).tolist():
         fee = fees[int(rng.integers(len(fees)))]
         days = int(rng.choice([1, 3, 5, 7, 10, 15, _MAX_DUE_DAYS]))
         procedures.append(
@@ -249,6 +250,7 @@ class Simulator:
         self._pools = self._make_pools()
         self._has = {name: len(pool) > 0 for name, pool in self._pools.items()}
         self._dept_pool = np.array([_POOLS.index(_SINGLE_POOL[d]) for d in depts])
+        self._department_info = {d: (d.agency, _procedures(d)) for d in Department}
         self._members = [*(_SINGLE[d] for d in depts), _BIRTH_BUNDLE, _DEATH_BUNDLE]
         # Office hours 07:30-17:30 local (UTC+7) = 00:30-10:30 UTC, minute by minute, from the
         # first day to the last promised or late finish; records are received in the first ``days``.
@@ -363,7 +365,8 @@ class Simulator:
         roll: list[int],
         u: list[float],
     ) -> SimulatedRecord:
-        record_id = f"{department.agency}-{self.seed}-{number:09d}"
+        agency, procs = self._department_info[department]
+        record_id = f"{agency}-{self.seed}-{number:09d}"
         if kind == "garbage_row":
             raw = _GARBAGE_ROWS[roll[0] % len(_GARBAGE_ROWS)]
             return SimulatedRecord(department, {"record_id": record_id}, kind, EXPECTED[kind], raw)
@@ -380,9 +383,7 @@ class Simulator:
             _dirty(kind, declared, legacy, roll[1], self.population.has_number)
             if kind in _NAME_DIRT and declared["HoVaTen"] == citizen["HoVaTen"]:
                 kind = "clean"  # nothing to change: the name has no diacritics (e.g. "Phan Minh Chi")
-        agency = department.agency
-        procs = _procedures(department)
-        proc = procs[roll[2] % len(procs)]
+        proc = procs[roll[2] % _PROCEDURES]
         online = u[0] < 0.62
         if moved:  # received after a death that the slots do not reach: plain date arithmetic
             slots = [received + timedelta(minutes=m) for m in range((proc.due_days + 6) * _SLOTS_PER_DAY + 1)]
