@@ -146,6 +146,7 @@ def _float(value: float) -> bytes:
     return _FLOAT(value)
 
 
+_MEMOS = {"_timestamp_millis": "_MILLIS_MEMO", "_date": "_DATE_MEMO"}
 _PRIMITIVES: dict[str, str] = {
     "int": "_int",
     "long": "_long",
@@ -191,7 +192,12 @@ class _Compiler:
             self.value(kind, source, indent)
             return
         logical = _LOGICAL.get((kind, schema.get("logicalType", "")))
-        if logical:
+        memo = _MEMOS.get(logical or "")
+        if logical and memo:  # inlined memo lookup: instants and days repeat across records
+            known = self.var("m")
+            self.emit(indent, f"{known} = {memo}.get({source})")
+            self.emit(indent, f"a({known} if {known} is not None else {logical}({source}))")
+        elif logical:
             self.emit(indent, f"a({logical}({source}))")
         elif kind == "string":  # inlined: the commonest field by far
             data = self.var("b")
@@ -281,6 +287,8 @@ def compile_encoder(parsed: Any) -> Encoder | None:
     namespace: dict[str, Any] = {
         "_int": _int,
         "_LEN": _LEN,
+        "_MILLIS_MEMO": _MILLIS_MEMO,
+        "_DATE_MEMO": _DATE_MEMO,
         "_SMALL": _SMALL,
         "_BOOL": {True: b"\x01", False: b"\x00"},
         "_length": _length,

@@ -264,9 +264,10 @@ class Population:
         written = 0
         chunk = 100_000
         for start in range(0, len(self), chunk):
+            quote = _field if self.names is not None else _plain  # generated names never need quotes
             lines = [
-                f"{c.citizen_id},{c.legacy_id or ''},{_field(c.full_name)},{c.date_of_birth.isoformat()},"
-                f"{c.gender},{_field(c.district_code)},{_field(c.commune_code)},"
+                f"{c.citizen_id},{c.legacy_id or ''},{quote(c.full_name)},{c.date_of_birth.isoformat()},"
+                f"{c.gender},{quote(c.district_code)},{quote(c.commune_code)},"
                 f"{c.deceased_on.isoformat() if c.deceased_on else ''}\n"
                 for c in self._rows(np.arange(start, min(start + chunk, len(self)), dtype=np.int64))
             ]
@@ -275,6 +276,10 @@ class Population:
             if progress:
                 progress(len(lines))
         return written
+
+
+def _plain(value: str | None) -> str:
+    return value or ""
 
 
 def _field(value: str | None) -> str:

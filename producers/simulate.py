@@ -250,6 +250,7 @@ class Simulator:
         self._pools = self._make_pools()
         self._has = {name: len(pool) > 0 for name, pool in self._pools.items()}
         self._dept_pool = np.array([_POOLS.index(_SINGLE_POOL[d]) for d in depts])
+        self.bundled = 0  # records yielded so far that belong to a Đề án 06 bundle
         self._department_info = {d: (d.agency, _procedures(d)) for d in Department}
         self._members = [*(_SINGLE[d] for d in depts), _BIRTH_BUNDLE, _DEATH_BUNDLE]
         # Office hours 07:30-17:30 local (UTC+7) = 00:30-10:30 UTC, minute by minute, from the
@@ -337,6 +338,8 @@ class Simulator:
             bundle_id = f"DA06-{seed}-{number:09d}" if bundle[i] else None
             for department, event in members_table[member_of[i]]:
                 if department in keep:
+                    if bundle_id:
+                        self.bundled += 1
                     yield self._record(
                         department,
                         event,

@@ -156,37 +156,31 @@ def _simulate(
     simulator = Simulator(population, plan.seed, plan.dirt, plan.bundles, start=plan.start, days=plan.days)
     counts: Counter[tuple[Department, str]] = Counter()  # the expected outcome follows from the dirt
     lines: list[str] = []
-    bundled = 0
+    send = {d: p.publish for d, p in publishers.items()} if publishers is not None else None
+    stream = simulator.records()
     started = time.perf_counter()
     done = 0
-    for done, simulated in enumerate(islice(simulator.records(), plan.records), start=1):
-        department = simulated.department
-        if publishers is not None:
-            if simulated.raw is None:
-                publishers[department].publish(simulated.record)
-            else:
-                publishers[department].publish_raw(simulated.raw, simulated.record_id)
-        counts[department, simulated.dirt] += 1
-        bundle_id = simulated.record.get("bundle_id")
-        if bundle_id:
-            bundled += 1
-        if truth is not None:
-            lines.append(
-                f"{simulated.record_id},{department.value},{simulated.dirt},"
-                f"{simulated.expected},{bundle_id or ''}\n"
-            )
-        if exports:
-            exports[department].write(_export_line(simulated.record, simulated.raw))
-        if done % 8192 == 0:
+    while done < plan.records:
+        chunk = min(8192, plan.records - done)
+        for department, record, dirt, expected, raw in islice(stream, chunk):
+            if send is not None:
+                if raw is None:
+                    send[department](record)
+                else:
+                    publishers[department].publish_raw(raw, record["record_id"])  # type: ignore[index]
+            counts[department, dirt] += 1
             if truth is not None:
-                truth.write("".join(lines))
-                lines.clear()
-            report("records", 8192)
-            if stop.is_set():
-                raise Interrupted(f"simulation interrupted after {done:,} records")
-    if truth is not None:
-        truth.write("".join(lines))
-    report("records", done % 8192)
+                bundle = record.get("bundle_id") or ""
+                lines.append(f"{record['record_id']},{department.value},{dirt},{expected},{bundle}\n")
+            if exports:
+                exports[department].write(_export_line(record, raw))
+        done += chunk
+        if truth is not None:
+            truth.write("".join(lines))
+            lines.clear()
+        report("records", chunk)
+        if stop.is_set() and done < plan.records:
+            raise Interrupted(f"simulation interrupted after {done:,} records")
     if publishers is not None:
         for department, publisher in publishers.items():
             summary.published[department.value] = publisher.flush()
@@ -196,7 +190,7 @@ def _simulate(
         summary.by_department[department.value] += n
         summary.by_dirt[dirt] += n
         summary.by_expected[EXPECTED[dirt]] += n
-    summary.bundled = bundled
+    summary.bundled = simulator.bundled
 
 
 def _export_line(record: dict[str, object], raw: bytes | None) -> str:
