@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import islice
 from typing import Any, NamedTuple
 
@@ -143,6 +143,9 @@ class SimulatedRecord(NamedTuple):
 _SLOTS_PER_DAY = 600
 _PROCEDURES = 40  # per department
 _MAX_DUE_DAYS = 30
+
+
+_new_record = partial(tuple.__new__, SimulatedRecord)  # NamedTuple's own __new__ is Python-level: slow
 
 
 class _Procedure(NamedTuple):
@@ -331,6 +334,7 @@ class Simulator:
         keep = self.keep
         seed = self.seed
         bundle = bundle_of.tolist()
+        make = self._record
         for i in range(n):
             number = first + i
             kind = kinds[kind_idx[i]]
@@ -340,7 +344,7 @@ class Simulator:
                 if department in keep:
                     if bundle_id:
                         self.bundled += 1
-                    yield self._record(
+                    yield make(
                         department,
                         event,
                         number,
@@ -440,7 +444,7 @@ class Simulator:
             record["event_date"] = event_day
         else:
             record.update(_own_fields(department, event, number, roll))
-        return SimulatedRecord(department, record, kind, EXPECTED[kind])
+        return _new_record((department, record, kind, EXPECTED[kind], None))
 
 
 _OFFLINE = (1, 1, 1, 3)  # in person, mostly; sometimes by post
