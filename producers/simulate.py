@@ -443,7 +443,7 @@ class Simulator:
             record["registration_number"] = f"{number % 1_000_000:06d}/{event_day.year}"
             record["event_date"] = event_day
         else:
-            record.update(_own_fields(department, event, number, roll))
+            _add_own_fields(record, department, event, number, roll)
         return _new_record((department, record, kind, EXPECTED[kind], None))
 
 
@@ -470,27 +470,28 @@ _SOCIAL = ("ENROLLMENT", "CONTRIBUTION", "CONTRIBUTION", "BENEFIT_PAYMENT")
 _LAND = ("REGISTRATION", "TRANSFER", "MORTGAGE")
 
 
-def _own_fields(department: Department, event: str | None, n: int, roll: list[int]) -> dict[str, Any]:
+def _add_own_fields(
+    record: dict[str, Any], department: Department, event: str | None, n: int, roll: list[int]
+) -> None:
+    """The department's own fields (civil status is handled by the caller)."""
     if department is Department.LAND:
-        return {
-            "transaction_type": _LAND[roll[5] % 3],
-            "map_sheet_number": 1 + roll[6] % 120,
-            "parcel_number": 1 + roll[7] % 2500,
-            "area_m2": round(40 + (roll[5] % 49_600) / 10, 1),
-        }
-    if department is Department.HEALTH:
-        return {
-            "entry_type": event or _HEALTH[roll[5] % 3],
-            "facility_code": f"74{1 + roll[6] % 400:03d}",
-            "health_book_id": f"SSK{n:010d}",
-        }
-    kind = event or _SOCIAL[roll[5] % 4]
-    return {
-        "event_type": kind,
-        "bhxh_code": f"74{roll[6] % 10**8:08d}",
-        "amount_vnd": (100 + roll[7] % 4900) * 1000 if kind != "FUNERAL_ALLOWANCE" else 18_000_000,
-        "cashless": roll[7] % 10 < 8,
-    }
+        record["transaction_type"] = _LAND[roll[5] % 3]
+        record["map_sheet_number"] = 1 + roll[6] % 120
+        record["parcel_number"] = 1 + roll[7] % 2500
+        record["area_m2"] = (400 + roll[5] % 49_600) / 10
+    elif department is Department.HEALTH:
+        record["entry_type"] = event or _HEALTH[roll[5] % 3]
+        record["facility_code"] = _FACILITIES[roll[6] % 400]
+        record["health_book_id"] = f"SSK{n:010d}"
+    else:
+        kind = event or _SOCIAL[roll[5] % 4]
+        record["event_type"] = kind
+        record["bhxh_code"] = f"74{roll[6] % 10**8:08d}"
+        record["amount_vnd"] = (100 + roll[7] % 4900) * 1000 if kind != "FUNERAL_ALLOWANCE" else 18_000_000
+        record["cashless"] = roll[7] % 10 < 8
+
+
+_FACILITIES = tuple(f"74{k:03d}" for k in range(1, 401))
 
 
 def _citizen_columns(
