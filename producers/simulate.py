@@ -254,8 +254,21 @@ class Simulator:
         self._has = {name: len(pool) > 0 for name, pool in self._pools.items()}
         self._dept_pool = np.array([_POOLS.index(_SINGLE_POOL[d]) for d in depts])
         self.bundled = 0  # records yielded so far that belong to a Đề án 06 bundle
-        self._department_info = {d: (d.agency, _procedures(d)) for d in Department}
-        self._members = [*(_SINGLE[d] for d in depts), _BIRTH_BUNDLE, _DEATH_BUNDLE]
+        all_departments = list(Department)
+        self._procs = [proc for d in all_departments for proc in _procedures(d)]
+        self._proc_due_days = np.array([proc.due_days for proc in self._procs])
+        self._proc_fee = np.array([proc.fee for proc in self._procs])
+        self._proc_returns = np.array([proc.returns_result for proc in self._procs])
+        self._keep_dept = np.array([d in self.keep for d in all_departments])
+        members = [*(_SINGLE[d] for d in depts), _BIRTH_BUNDLE, _DEATH_BUNDLE]
+        self._record_kinds = sorted({(d, d.agency, e) for m in members for d, e in m}, key=str)
+        kind_index = {k: i for i, k in enumerate(self._record_kinds)}
+        widest = max(len(m) for m in members)
+        self._member_counts = np.array([len(m) for m in members])
+        self._member_table = np.array(
+            [[kind_index[(d, d.agency, e)] for d, e in m] + [0] * (widest - len(m)) for m in members]
+        )
+        self._kind_dept = np.array([all_departments.index(d) for d, _, _ in self._record_kinds])
         # Office hours 07:30-17:30 local (UTC+7) = 00:30-10:30 UTC, minute by minute, from the
         # first day to the last promised or late finish; records are received in the first ``days``.
         self._slots = [
@@ -303,8 +316,8 @@ class Simulator:
         return list(islice(self.records(), count))
 
     def _batch(self, rng: np.random.Generator, first: int) -> Iterator[SimulatedRecord]:
+        """One batch of events: every random draw is made here, as columns, then records are built."""
         n = _BATCH
-        pop = self.population
         pools = self._pools
         kind_of = rng.choice(len(self._kinds), size=n, p=self._kind_p)
         dept_of = rng.choice(len(self._depts), size=n, p=self._dept_p)
@@ -312,9 +325,9 @@ class Simulator:
         has = self._has
         stand_in = [pools[name] if has[name] else pools["alive"] for name in _POOLS]
         picks = np.stack([pool[rng.integers(0, len(pool), n)] for pool in stand_in])
-        slot = rng.integers(0, self._received, n).tolist()
-        rolls = rng.integers(0, 1 << 30, (n, 8)).tolist()
-        uniform = rng.random((n, 8)).tolist()
+        slot = rng.integers(0, self._received, n)
+        rolls = rng.integers(0, 1 << 30, (n, 8))
+        uniform = rng.random((n, 8))
         # Which pool each event's citizen comes from, and the dirt that can really apply to it.
         single = bundle_of == 0
         pool = self._dept_pool[dept_of]
@@ -325,126 +338,125 @@ class Simulator:
             kind_of = np.where(wants & ((~single) | (not has[needed])), 0, kind_of)  # 0 is "clean"
         pool = np.where(bundle_of == 1, _POOLS.index("newborn"), pool)
         pool = np.where(bundle_of == 2, _POOLS.index("deceased" if has["deceased"] else "alive"), pool)
-        chosen = picks[pool, np.arange(n)]
-        member_of = np.where(single, dept_of, len(self._depts) + bundle_of - 1).tolist()
-        kind_idx = kind_of.tolist()
-        kinds = self._kinds
-        members_table = self._members
-        citizens = _citizen_columns(pop, chosen)
-        keep = self.keep
-        seed = self.seed
-        bundle = bundle_of.tolist()
-        make = self._record
-        for i in range(n):
-            number = first + i
-            kind = kinds[kind_idx[i]]
-            citizen, legacy, died = citizens[i]
-            bundle_id = f"DA06-{seed}-{number:09d}" if bundle[i] else None
-            for department, event in members_table[member_of[i]]:
-                if department in keep:
-                    if bundle_id:
-                        self.bundled += 1
-                    yield make(
-                        department,
-                        event,
-                        number,
-                        kind,
-                        citizen,
-                        legacy,
-                        died,
-                        slot[i],
-                        bundle_id,
-                        rolls[i],
-                        uniform[i],
-                    )
+        citizens = _citizen_columns(self.population, picks[pool, np.arange(n)])
 
-    def _record(
-        self,
-        department: Department,
-        event: str | None,
-        number: int,
-        kind: str,
-        citizen: dict[str, Any],
-        legacy: str | None,
-        died: date | None,
-        at: int,
-        bundle_id: str | None,
-        roll: list[int],
-        u: list[float],
-    ) -> SimulatedRecord:
-        agency, procs = self._department_info[department]
-        record_id = f"{agency}-{self.seed}-{number:09d}"
-        if kind == "garbage_row":
-            raw = _GARBAGE_ROWS[roll[0] % len(_GARBAGE_ROWS)]
-            return SimulatedRecord(department, {"record_id": record_id}, kind, EXPECTED[kind], raw)
-        received = self._slots[at]
-        day_code = self._day_codes[at]
-        moved = kind == "deceased_citizen" and died is not None and received.date() <= died
-        if moved:
-            assert died is not None
-            received = datetime.combine(died + timedelta(days=1), received.timetz())
-            day_code = f"{received:%y%m%d}"
-        declared = citizen  # as the department declares them: no legacy number; shared, never changed
-        if kind != "clean":
-            declared = dict(citizen)
-            _dirty(kind, declared, legacy, roll[1], self.population.has_number)
-            if kind in _NAME_DIRT and declared["HoVaTen"] == citizen["HoVaTen"]:
-                kind = "clean"  # nothing to change: the name has no diacritics (e.g. "Phan Minh Chi")
-        proc = procs[roll[2] % _PROCEDURES]
-        online = u[0] < 0.62
-        if moved:  # received after a death that the slots do not reach: plain date arithmetic
-            slots = [received + timedelta(minutes=m) for m in range((proc.due_days + 6) * _SLOTS_PER_DAY + 1)]
-            at = 0
-        else:
-            slots = self._slots  # every instant is taken from here: a few thousand distinct values
-        due_at = at + proc.due_days * _SLOTS_PER_DAY
-        due = slots[due_at]
-        if u[1] < 0.9:  # finished: on time for 98.01 % (the province's on-time rate), else late
-            finished: datetime | None = (
-                slots[at + roll[3] % (due_at - at + 1)]
-                if u[2] < 0.9801
-                else slots[due_at + (1 + roll[3] % 5) * _SLOTS_PER_DAY]
-            )
-        else:
-            finished = None  # still being processed
-        e_result = proc.returns_result and u[3] < 0.6
-        paid_online = (1 if u[4] < 0.5 else 2) if proc.fee and u[4] < 0.3832 else 0
-        result_code = f"KQ-{number:09d}" if e_result else None
-        record = {
-            "record_id": record_id,
-            "agency": agency,
-            "occurred_at": received,
-            "citizen": declared,
-            "dossier": {
-                "MaHoSo": f"{agency}-{day_code}-{number:09d}",
-                "MaTTHC": proc.code,
-                "NgayTiepNhan": received,
-                "NgayHenTra": due,
-                "NgayKetThucXuLy": finished,
-                "KenhThucHien": 2 if online else _OFFLINE[roll[4] % 4],
-                "PhiLePhi": proc.fee,
-                "DuocThanhToanTrucTuyen": paid_online,
-                "MaKetQua": result_code,
-                "DuongDanTepTinKetQua": f"{_RESULT_URL}{result_code}.pdf" if e_result else None,
-                "HoSoCoThanhPhanSoHoa": u[5] < 0.0715,
-                "DuocLayTuKhoDMQG": u[6] < 0.05,
-                "TaiKhoanDuocXacThucVoiVNeID": online and u[7] < 0.7,
-            },
-            "bundle_id": bundle_id,
-        }
-        if department is Department.CIVIL_STATUS:
-            if event == "DEATH" and died is not None:
-                event_day = died
-            elif event == "BIRTH":
-                event_day = citizen["NgayThangNamSinh"]
+        # Events become records: a bundle is several records sharing the event's draws.
+        member_of = np.where(single, dept_of, len(self._depts) + bundle_of - 1)
+        counts = self._member_counts[member_of]
+        event = np.repeat(np.arange(n), counts)
+        ranks = np.arange(len(event)) - np.repeat(np.cumsum(counts) - counts, counts)
+        table = self._member_table[member_of[event], ranks]  # index into self._record_kinds
+        dept = self._kind_dept[table]
+        keep = self._keep_dept[dept]
+        event, table, dept = event[keep], table[keep], dept[keep]
+
+        # Dossier columns, one value per record.
+        roll, u = rolls[event], uniform[event]
+        proc = dept * _PROCEDURES + roll[:, 2] % _PROCEDURES
+        at = slot[event]
+        due_at = at + self._proc_due_days[proc] * _SLOTS_PER_DAY
+        on_time = at + roll[:, 3] % (due_at - at + 1)
+        late = due_at + (1 + roll[:, 3] % 5) * _SLOTS_PER_DAY
+        finished_at = np.where(u[:, 1] < 0.9, np.where(u[:, 2] < 0.9801, on_time, late), -1)
+        online = u[:, 0] < 0.62
+        channel = np.where(online, 2, np.array(_OFFLINE)[roll[:, 4] % 4])
+        e_result = self._proc_returns[proc] & (u[:, 3] < 0.6)
+        fee = self._proc_fee[proc]
+        paid = np.where((fee > 0) & (u[:, 4] < 0.3832), np.where(u[:, 4] < 0.5, 1, 2), 0)
+        columns = zip(
+            event.tolist(),
+            table.tolist(),
+            at.tolist(),
+            due_at.tolist(),
+            finished_at.tolist(),
+            proc.tolist(),
+            channel.tolist(),
+            paid.tolist(),
+            e_result.tolist(),
+            (u[:, 5] < 0.0715).tolist(),
+            (u[:, 6] < 0.05).tolist(),
+            (online & (u[:, 7] < 0.7)).tolist(),
+            roll.tolist(),
+            strict=True,
+        )
+        kinds = [self._kinds[k] for k in kind_of.tolist()]
+        bundles = bundle_of.tolist()
+        record_kinds = self._record_kinds
+        procs = self._procs
+        slots = self._slots
+        day_codes = self._day_codes
+        seed = self.seed
+        taken = self.population.has_number
+        for i, t, at_i, due_i, fin_i, p, chan, paid_i, e_res, digitized, from_store, vneid, r in columns:
+            number = first + i
+            department, agency, event_type = record_kinds[t]
+            kind = kinds[i]
+            citizen, legacy, died = citizens[i]
+            bundle_id = f"DA06-{seed}-{number:09d}" if bundles[i] else None
+            if bundle_id:
+                self.bundled += 1
+            record_id = f"{agency}-{seed}-{number:09d}"
+            if kind == "garbage_row":
+                raw = _GARBAGE_ROWS[r[0] % len(_GARBAGE_ROWS)]
+                yield _new_record((department, {"record_id": record_id}, kind, EXPECTED[kind], raw))
+                continue
+            declared = citizen  # as the department declares them: no legacy number; shared, never changed
+            if kind != "clean":
+                declared = dict(citizen)
+                _dirty(kind, declared, legacy, r[1], taken)
+                if kind in _NAME_DIRT and declared["HoVaTen"] == citizen["HoVaTen"]:
+                    kind = "clean"  # nothing to change: the name has no diacritics (e.g. "Phan Minh Chi")
+            received, due = slots[at_i], slots[due_i]
+            finished = slots[fin_i] if fin_i >= 0 else None  # None: still being processed
+            day_code = day_codes[at_i]
+            if kind == "deceased_citizen" and died is not None and received.date() <= died:
+                received, due, finished, day_code = _after_death(received, due, finished, died)
+            result_code = f"KQ-{number:09d}" if e_res else None
+            procedure = procs[p]
+            record = {
+                "record_id": record_id,
+                "agency": agency,
+                "occurred_at": received,
+                "citizen": declared,
+                "dossier": {
+                    "MaHoSo": f"{agency}-{day_code}-{number:09d}",
+                    "MaTTHC": procedure.code,
+                    "NgayTiepNhan": received,
+                    "NgayHenTra": due,
+                    "NgayKetThucXuLy": finished,
+                    "KenhThucHien": chan,
+                    "PhiLePhi": procedure.fee,
+                    "DuocThanhToanTrucTuyen": paid_i,
+                    "MaKetQua": result_code,
+                    "DuongDanTepTinKetQua": f"{_RESULT_URL}{result_code}.pdf" if e_res else None,
+                    "HoSoCoThanhPhanSoHoa": digitized,
+                    "DuocLayTuKhoDMQG": from_store,
+                    "TaiKhoanDuocXacThucVoiVNeID": vneid,
+                },
+                "bundle_id": bundle_id,
+            }
+            if department is Department.CIVIL_STATUS:
+                if event_type == "DEATH" and died is not None:
+                    event_day = died
+                elif event_type == "BIRTH":
+                    event_day = citizen["NgayThangNamSinh"]
+                else:
+                    event_day = received.date()
+                record["event_type"] = event_type or "MARRIAGE"
+                record["registration_number"] = f"{number % 1_000_000:06d}/{event_day.year}"
+                record["event_date"] = event_day
             else:
-                event_day = received.date()
-            record["event_type"] = event or "MARRIAGE"
-            record["registration_number"] = f"{number % 1_000_000:06d}/{event_day.year}"
-            record["event_date"] = event_day
-        else:
-            _add_own_fields(record, department, event, number, roll)
-        return _new_record((department, record, kind, EXPECTED[kind], None))
+                _add_own_fields(record, department, event_type, number, r)
+            yield _new_record((department, record, kind, EXPECTED[kind], None))
+
+
+def _after_death(
+    received: datetime, due: datetime, finished: datetime | None, died: date
+) -> tuple[datetime, datetime, datetime | None, str]:
+    """Move a dossier about a dead citizen to the day after the death, keeping its durations."""
+    moved = datetime.combine(died + timedelta(days=1), received.timetz())
+    shift = moved - received
+    return moved, due + shift, None if finished is None else finished + shift, f"{moved:%y%m%d}"
 
 
 _OFFLINE = (1, 1, 1, 3)  # in person, mostly; sometimes by post
