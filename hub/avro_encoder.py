@@ -21,7 +21,13 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
-__all__ = ["Encoder", "compile_encoder"]
+__all__ = ["Encoder", "Raw", "compile_encoder"]
+
+
+class Raw(bytes):
+    """A record's value already Avro-encoded (e.g. a dossier passed through unchanged):
+    written as it is, in place of a nested record."""
+
 
 Encoder = Callable[[dict[str, Any]], bytes]
 
@@ -225,7 +231,10 @@ class _Compiler:
             self.emit(indent, f"if len({source}) != {size}: raise ValueError('fixed size is {size}')")
             self.emit(indent, f"a(bytes({source}))")
         elif kind == "record" or kind == "error":
-            self.record(schema, source, indent)
+            self.emit(indent, f"if {source}.__class__ is _Raw:")
+            self.emit(indent + 1, f"a({source})")
+            self.emit(indent, "else:")
+            self.record(schema, source, indent + 1)
         elif kind == "array":
             item = self.var("i")
             self.emit(indent, f"if {source}:")
@@ -286,6 +295,7 @@ def compile_encoder(parsed: Any) -> Encoder | None:
     source = f"{head}{body}\n    return b''.join(parts)\n"
     namespace: dict[str, Any] = {
         "_int": _int,
+        "_Raw": Raw,
         "_LEN": _LEN,
         "_MILLIS_MEMO": _MILLIS_MEMO,
         "_DATE_MEMO": _DATE_MEMO,

@@ -79,6 +79,8 @@ def repair_id(raw: str) -> tuple[str, bool]:
 
     Returns the candidate and whether anything had to be repaired.
     """
+    if len(raw) == 12 and raw.isdigit():
+        return raw, False  # the common case, without the regular expression
     stripped = raw.strip()
     digits = _SEPARATORS.sub("", stripped)
     if len(digits) == 11 and digits.isdigit():
@@ -152,6 +154,9 @@ def reconcile(
     return Decision(how or Reason.MATCHED, "", found)
 
 
+_UNKNOWN = Decision(Reason.UNKNOWN_CITIZEN, "no citizen with this number in the registry")
+
+
 def _lookup(
     raw_id: str | None,
     raw_legacy: str | None,
@@ -161,7 +166,7 @@ def _lookup(
     provinces: frozenset[str],
 ) -> tuple[RegistryCitizen | None, Reason | None, Decision]:
     """The registry row for the declared numbers, how it was found, or why it was not."""
-    failure = Decision(Reason.UNKNOWN_CITIZEN, "no citizen with this number in the registry")
+    failure = _UNKNOWN
     if raw_id and raw_id.strip():
         candidate, repaired = repair_id(raw_id)
         if len(candidate) == 9 and candidate.isdigit():

@@ -13,6 +13,7 @@ from typing import Any
 import fastavro
 from fastavro.validation import ValidationError, validate
 
+from hub.avro_decoder import Decoder, compile_decoder
 from hub.avro_encoder import Encoder, compile_encoder
 from hub.errors import RecordDecodeError, RecordEncodeError, SchemaError
 
@@ -66,6 +67,8 @@ class AvroCodec:
         self._max_bytes = max_bytes
         self._parsed: dict[int, Any] = {}
         self._encoders: dict[int, Encoder | None] = {}
+        self._texts: dict[int, str] = {}
+        self._decoders: dict[tuple[int, tuple[str, ...]], Any] = {}
 
     def schema(self, schema_id: int) -> Any:
         """The parsed schema for ``schema_id``; :class:`RecordDecodeError` if none is known."""
@@ -81,6 +84,7 @@ class AvroCodec:
             except (ValueError, fastavro.schema.SchemaParseException) as exc:
                 raise SchemaError(f"registered schema id {schema_id} is invalid: {exc}") from exc
             self._parsed[schema_id] = parsed
+            self._texts[schema_id] = text
             self._encoders[schema_id] = _compiled(text)
         return parsed
 
@@ -125,10 +129,25 @@ class AvroCodec:
 
         return encode
 
-    def decode(self, data: bytes | None) -> tuple[int, dict[str, Any]]:
-        """Schema id and record from wire bytes; :class:`RecordDecodeError` with a reason."""
+    def decode(self, data: bytes | None, raw: tuple[str, ...] = ()) -> tuple[int, dict[str, Any]]:
+        """Schema id and record from wire bytes; :class:`RecordDecodeError` with a reason.
+
+        Top-level record fields named in ``raw`` may come back undecoded, as
+        :class:`~hub.avro_encoder.Raw` bytes that the encoder writes back unchanged.
+        """
         schema_id, payload = unframe(data, self._max_bytes)
         parsed = self.schema(schema_id)
+        decoder = self._decoders.get((schema_id, raw), _MISSING)
+        if decoder is _MISSING:
+            decoder = self._decoders[schema_id, raw] = _compiled_decoder(self._texts[schema_id], raw)
+        if decoder is not None:
+            buffer = data if type(data) is bytes else bytes(data)  # type: ignore[arg-type]
+            try:
+                record, end = decoder(buffer, HEADER_SIZE)
+                if end == len(buffer):
+                    return schema_id, record
+            except Exception:
+                pass
         stream = io.BytesIO(payload)
         try:
             record = fastavro.schemaless_reader(stream, parsed, None)
@@ -144,6 +163,17 @@ class AvroCodec:
                 f"{len(payload) - stream.tell()} bytes left over after the record",
             )
         return schema_id, record  # type: ignore[return-value]
+
+
+_MISSING = object()
+
+
+def _compiled_decoder(text: str, raw: tuple[str, ...]) -> Decoder | None:
+    """The compiled decoder for a schema text, or None to keep using fastavro's reader."""
+    try:
+        return compile_decoder(fastavro.parse_schema(json.loads(text), expand=True), raw)
+    except (RecursionError, ValueError, fastavro.schema.SchemaParseException):
+        return None
 
 
 def _compiled(text: str) -> Encoder | None:

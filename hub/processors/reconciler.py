@@ -51,6 +51,7 @@ def _headers(message: Message) -> Headers:
 
 
 _ABOUT_A_DEATH = frozenset({"DEATH", "FUNERAL_ALLOWANCE"})
+_UNREAD = ("dossier",)  # passed through to the reconciled record as bytes, never decoded here
 
 
 def _event_day(record: dict[str, Any]) -> date | None:
@@ -73,18 +74,19 @@ def reconcile_message(
     now: datetime,
 ) -> Verdict:
     """Decide one department message: a reconciled record, or the original to the DLQ."""
-    topic, _ = position(message)
-    department = _department(topic)
+    topic = message.topic() or ""
+    department = _DEPARTMENT_OF.get(topic) or _department(topic)
     try:
-        schema_id, record = codec.decode(message.value())
+        schema_id, record = codec.decode(message.value(), _UNREAD)
         decision = reconcile(record["citizen"], _event_day(record), registry, provinces)
     except RecordDecodeError as exc:
         return _reject(message, department, exc.reason, str(exc))
     except (KeyError, TypeError) as exc:
         return _reject(message, department, "MALFORMED_RECORD", f"not a department record: {exc}")
     citizen = decision.citizen
-    if not decision.matched or citizen is None:
-        return _reject(message, department, decision.reason.value, decision.detail)
+    reason = decision.reason
+    if not reason.startswith("MATCHED") or citizen is None:
+        return _reject(message, department, str(reason), decision.detail)
     value = codec.encode(
         reconciled_schema_id,
         {
@@ -93,7 +95,7 @@ def reconcile_message(
             "agency": record["agency"],
             "occurred_at": record["occurred_at"],
             "source": {"topic": topic, "partition": message.partition(), "offset": message.offset()},
-            "reason": decision.reason.value,
+            "reason": reason,
             "citizen": citizen.as_citizen_record(),
             "dossier": record["dossier"],
             "reconciled_at": now,
@@ -102,7 +104,10 @@ def reconcile_message(
         },
     )
     out = OutMessage(RECONCILED.name, citizen.citizen_id.encode(), value, _headers(message))
-    return Verdict(department, decision.reason.value, True, out)
+    return Verdict(department, str(reason), True, out)
+
+
+_DEPARTMENT_OF = {declared.name: department.value for department, declared in DEPARTMENT_TOPICS.items()}
 
 
 def _department(topic: str) -> str:
