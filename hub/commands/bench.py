@@ -8,7 +8,7 @@ import typer
 
 __all__ = ["bench"]
 
-_SUITES = ("registry", "encode", "publish")
+_SUITES = ("registry", "encode", "publish", "reconcile")
 
 
 def bench(
@@ -18,6 +18,10 @@ def bench(
     citizens: Annotated[int, typer.Option(min=1, help="Population size.")] = 2_700_000,
     records: Annotated[int, typer.Option(min=1000, help="Records to simulate and publish.")] = 500_000,
     seed: Annotated[int, typer.Option(help="Seed for the simulated data.")] = 74,
+    processes: Annotated[
+        int, typer.Option(min=1, help="Reconciliation processes in one consumer group.")
+    ] = 2,
+    reconcile_records: Annotated[int, typer.Option(min=1000, help="Records to reconcile.")] = 1_000_000,
     repeat: Annotated[
         int, typer.Option(min=1, help="Publishing runs; the best and the median are shown.")
     ] = 3,
@@ -56,6 +60,11 @@ def bench(
     if "encode" in chosen:
         err.print("encode: fastavro against the compiled encoder ...")
         figures += bench_encoding(province, 50_000, seed)
+    if "reconcile" in chosen:
+        from hub.bench.reconcile import bench_reconcile
+
+        err.print(f"reconcile: {processes} process(es) through {reconcile_records:,} records ...")
+        figures += bench_reconcile(settings, province, citizens, reconcile_records, seed, processes)
     if "publish" in chosen:
         err.print(f"publish: simulating and publishing {records:,} records ...")
         figures += bench_publish(settings, province, citizens, records, seed, repeat)

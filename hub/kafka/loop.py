@@ -105,7 +105,7 @@ class StageRunner:
     def run(self) -> None:
         """Consume and process until stopped; closes its clients on the way out."""
         consumer = self.clients.consumer(self.stage.group)
-        producer = self.clients.producer()
+        producer = self.clients.producer(**{"delivery.report.only.error": True})  # errors are all it needs
         consumer.subscribe(list(self.stage.inputs), on_assign=self._on_assign, on_revoke=self._on_revoke)
         try:
             while not self.stop.is_set():

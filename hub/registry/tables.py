@@ -6,6 +6,8 @@ import sqlalchemy as sa
 
 from hub.db import metadata
 
+__all__ = ["changes", "citizens"]
+
 citizens = sa.Table(
     "registry_citizens",
     metadata,
@@ -19,12 +21,15 @@ citizens = sa.Table(
     sa.Column("deceased_on", sa.Date, nullable=True),
 )
 
+# One row per change: BIRTH, DEATH, CORRECTION (one citizen) or LOAD (a bulk load: citizen_id NULL).
+# Readers poll it by id (``RegistryStore.changes_since``); (kind, id) finds the last LOAD in one seek.
 changes = sa.Table(
     "registry_changes",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("citizen_id", sa.String(12), nullable=False, index=True),
-    sa.Column("kind", sa.String(20), nullable=False),  # BIRTH, DEATH, CORRECTION
+    sa.Column("citizen_id", sa.String(12), nullable=True, index=True),
+    sa.Column("kind", sa.String(20), nullable=False),
     sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("detail", sa.Text, nullable=True),
+    sa.Index("ix_registry_changes_kind_id", "kind", "id"),
 )
