@@ -12,9 +12,9 @@ from hub.exchange.client import ExchangeClient
 from hub.kafka.loop import Stage, StageRunner
 from hub.metrics import HubMetrics
 from hub.processors.indicators import IndicatorStage
+from hub.processors.live_registry import LiveRegistry
 from hub.processors.reconciler import ReconcileStage
 from hub.province import known_province_codes
-from hub.reconcile import RegistryView
 from hub.registry import RegistryStore
 from hub.runtime import Runtime
 
@@ -61,14 +61,9 @@ class Pipeline:
 
     def _reconcile(self) -> Stage:
         rt = self.runtime
-        snapshot = RegistryStore(rt.engine).snapshot()
-        self.metrics.registry_citizens.set(len(snapshot))
-
-        def view() -> RegistryView:
-            return snapshot
-
+        registry = LiveRegistry(RegistryStore(rt.engine), rt.settings.registry_poll_seconds, self.metrics)
         return ReconcileStage(
-            rt.codec, view, known_province_codes(), rt.schema_id("vn.lgsp.ReconciledRecord"), self.metrics
+            rt.codec, registry, known_province_codes(), rt.schema_id("vn.lgsp.ReconciledRecord"), self.metrics
         )
 
     def _indicators(self) -> Stage:

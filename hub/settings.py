@@ -60,6 +60,9 @@ class Settings(BaseSettings):
 
     province_code: str = Field(default="74", pattern=r"^\d{2,3}$")
     consumer_batch_size: int = Field(default=2000, ge=1)
+    registry_poll_seconds: float = Field(
+        default=2.0, gt=0, description="How often reconciliation reads registry changes (births, deaths…)."
+    )
     max_record_bytes: int = Field(default=1_000_000, ge=64)
 
     @property
