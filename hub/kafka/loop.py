@@ -105,7 +105,10 @@ class StageRunner:
     def run(self) -> None:
         """Consume and process until stopped; closes its clients on the way out."""
         consumer = self.clients.consumer(self.stage.group)
-        producer = self.clients.producer(**{"delivery.report.only.error": True})  # errors are all it needs
+        # Failed deliveries are all the loop needs to hear about, through one producer-wide callback.
+        producer = self.clients.producer(
+            **{"delivery.report.only.error": True, "on_delivery": self._on_delivery}
+        )
         consumer.subscribe(list(self.stage.inputs), on_assign=self._on_assign, on_revoke=self._on_revoke)
         try:
             while not self.stop.is_set():
@@ -163,16 +166,11 @@ class StageRunner:
 
     def _produce(self, producer: Producer, outputs: list[OutMessage]) -> None:
         self._delivery_errors.clear()
+        produce = producer.produce
         for out in outputs:
             while True:
                 try:
-                    producer.produce(
-                        out.topic,
-                        out.value,
-                        out.key,
-                        headers=out.headers,
-                        on_delivery=self._on_delivery,
-                    )
+                    produce(out.topic, out.value, out.key, headers=out.headers)
                     break
                 except BufferError:  # local queue full: let deliveries drain, then retry
                     producer.poll(0.1)
