@@ -23,7 +23,7 @@ from hub.registry.changes import (
     load_detail,
 )
 from hub.registry.model import RegistryCitizen
-from hub.registry.snapshot import RegistrySnapshot, shared_citizens
+from hub.registry.snapshot import RegistrySnapshot
 from hub.registry.tables import changes, citizens
 
 __all__ = ["LastChange", "RegistryStats", "RegistryStore"]
@@ -180,7 +180,7 @@ class RegistryStore:
                 cursor = driver.cursor(name="registry_snapshot") if self._dialect == "postgresql" else None
                 cursor = cursor or driver.cursor()
                 cursor.execute(_SELECT_ALL)
-                return RegistrySnapshot(shared_citizens(_fetched(cursor)), change_id)
+                return RegistrySnapshot.from_rows(_fetched(cursor), change_id)
         except SQLAlchemyError as exc:
             raise DatabaseError(f"cannot read the population registry: {exc}") from exc
         except self.engine.dialect.loaded_dbapi.Error as exc:

@@ -99,3 +99,42 @@ def test_a_birth_and_a_death_are_used_without_a_restart(broker: EmbeddedBroker, 
             health.flush()
             _wait_for(lambda: consumed.consumed >= 3)
             assert _outcome(metrics, "rejected", "EVENT_AFTER_DEATH") == 1
+
+
+def test_bad_input_is_rejected_counted_and_the_stage_keeps_running(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    settings = Settings(
+        kafka_bootstrap=broker.bootstrap,
+        database_url=f"sqlite:///{tmp_path / 'hub.db'}",
+        max_record_bytes=4000,
+    )
+    metrics = HubMetrics(CollectorRegistry())
+    with Runtime(settings) as runtime:
+        runtime.prepare()
+        store = RegistryStore(runtime.engine)
+        store.upsert([NEWBORN])
+        good = _records_about(NEWBORN, seed=5, count=2)
+        schema_id = runtime.schema_id("vn.lgsp.HealthRecord")
+        valid = runtime.codec.encode(schema_id, good[0])
+        no_number = dict(good[0], citizen={**good[0]["citizen"], "SoDinhDanh": None})  # type: ignore[dict-item]
+        cases = {
+            "NOT_AVRO": valid[:5] + b"\xff" * 40,
+            "BAD_MAGIC_BYTE": b"SoDinhDanh,HoVaTen\r\n",
+            "UNKNOWN_SCHEMA_ID": b"\x00\x00\x00\x7f\x7f" + valid[5:],
+            "TRUNCATED_RECORD": valid[: len(valid) // 2],
+            "OVERSIZED_RECORD": valid + b"\x00" * 5000,
+            "MISSING_ID": runtime.codec.encode(schema_id, no_number),
+        }
+        producer = runtime.clients.producer()
+        for value in cases.values():
+            producer.produce("lgsp.health.records", value, b"bad")
+        producer.flush(10)
+        health = publishers_for(runtime)[Department.HEALTH]
+        health.publish(good[1])
+        health.flush()
+        with Pipeline(runtime, metrics, "http://127.0.0.1:9", ("reconcile",)) as pipeline:
+            _wait_for(lambda: pipeline.runners["reconcile"].stats.consumed >= len(cases) + 1)
+        for reason in cases:
+            assert _outcome(metrics, "rejected", reason) == 1, reason
+        assert _outcome(metrics, "reconciled", "MATCHED") == 1  # the good record after them all
