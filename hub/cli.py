@@ -190,7 +190,8 @@ def run(
 
 
 from hub.commands.bench import bench  # noqa: E402
-from hub.commands.publish import publish  # noqa: E402  (command modules import lazily inside)
+from hub.commands.publish import publish  # noqa: E402
+from hub.commands.registry import registry_app  # noqa: E402  (command modules import lazily inside)
 from hub.commands.schema_registry import schema_registry  # noqa: E402
 from hub.commands.simulate import simulate  # noqa: E402
 
@@ -198,6 +199,7 @@ app.command("publish")(publish)
 app.command("schema-registry")(schema_registry)
 app.command("simulate")(simulate)
 app.command("bench")(bench)
+app.add_typer(registry_app, name="registry")
 
 
 @contextmanager

@@ -64,6 +64,7 @@ def test_help_on_every_command(tmp_path: Path) -> None:
         "simulate",
         "bench",
         "schema-registry",
+        "registry",
     ]
     for command in ([], *([c] for c in commands)):
         result = _run([*command, "--help"], tmp_path)
