@@ -306,7 +306,8 @@ class Simulator:
 
     def records(self) -> Iterator[SimulatedRecord]:
         """The stream: events in order; a bundle's records come one after the other."""
-        rng = np.random.default_rng([self.seed, 6])
+        # Each choice of departments has its own stream: one department alone is not a copy of another.
+        rng = np.random.default_rng([self.seed, 6, *sorted(list(Department).index(d) for d in self.keep)])
         first = 0
         while True:
             yield from self._batch(rng, first)

@@ -31,6 +31,11 @@ _TABLE = "registry_citizens"
 _STAGING = "registry_staging"
 _COLUMNS = ", ".join(RegistryCitizen._fields)
 _UPDATE = ", ".join(f"{c} = excluded.{c}" for c in RegistryCitizen._fields[1:])
+# Rows the file leaves as they are are not rewritten (no new row version, no index update).
+_OURS = ", ".join(f"{_TABLE}.{c}" for c in RegistryCitizen._fields[1:])
+_THEIRS = ", ".join(f"excluded.{c}" for c in RegistryCitizen._fields[1:])
+_SQLITE_UPSERT = f"ON CONFLICT (citizen_id) DO UPDATE SET {_UPDATE} WHERE ({_OURS}) IS NOT ({_THEIRS})"
+_PG_UPSERT = f"ON CONFLICT (citizen_id) DO UPDATE SET {_UPDATE} WHERE ({_OURS}) IS DISTINCT FROM ({_THEIRS})"
 _CHUNK = 50_000
 _SQLITE_CACHE_KIB = 256 * 1024  # page cache for the load: the indexes' pages stay in memory
 _KEY = re.compile(r"Key \((?P<column>[^)]*)\)=\((?P<value>[^)]*)\)")
@@ -82,11 +87,11 @@ def load_sqlite(
             cur.execute(f"DELETE FROM {_TABLE}")
             return _sqlite_insert(cur, _TABLE, rows, progress)
         cur.execute(
-            f"CREATE TEMP TABLE {_STAGING} (citizen_id TEXT PRIMARY KEY, legacy_id TEXT UNIQUE,"
-            " full_name TEXT, date_of_birth TEXT, gender TEXT, district_code TEXT, commune_code TEXT,"
-            " deceased_on TEXT)"
+            f"CREATE TEMP TABLE {_STAGING} (citizen_id TEXT, legacy_id TEXT, full_name TEXT,"
+            " date_of_birth TEXT, gender TEXT, district_code TEXT, commune_code TEXT, deceased_on TEXT)"
         )
         written = _sqlite_insert(cur, f"temp.{_STAGING}", rows, progress)
+        _sqlite_unique_staging(cur)
         _sqlite_merge(cur)
         cur.execute(f"DROP TABLE temp.{_STAGING}")
         return written
@@ -128,6 +133,21 @@ def _sqlite_culprit(
     return InputError(f"registry file rejected: {error}")
 
 
+def _sqlite_unique_staging(cur: sqlite3.Cursor) -> None:
+    """Index the staged rows once they are all in (faster than row by row); name a duplicate."""
+    for column in ("citizen_id", "legacy_id"):
+        try:
+            cur.execute(f"CREATE UNIQUE INDEX temp.{_STAGING}_{column} ON {_STAGING} ({column})")
+        except sqlite3.IntegrityError as exc:
+            twice = cur.execute(
+                f"SELECT {column} FROM temp.{_STAGING} WHERE {column} IS NOT NULL"
+                f" GROUP BY {column} HAVING count(*) > 1 LIMIT 1"
+            ).fetchone()
+            raise (
+                _twice(column, twice[0]) if twice else InputError(f"registry file rejected: {exc}")
+            ) from exc
+
+
 def _sqlite_merge(cur: sqlite3.Cursor) -> None:
     # Free the legacy numbers of merged citizens whose number changes first, so that a number
     # moving from one citizen to another does not depend on the order of the rows.
@@ -138,8 +158,8 @@ def _sqlite_merge(cur: sqlite3.Cursor) -> None:
     )
     try:
         cur.execute(
-            f"INSERT INTO {_TABLE} ({_COLUMNS}) SELECT {_COLUMNS} FROM temp.{_STAGING} WHERE true"
-            f" ON CONFLICT (citizen_id) DO UPDATE SET {_UPDATE}"
+            f"INSERT INTO {_TABLE} ({_COLUMNS}) SELECT {_COLUMNS} FROM temp.{_STAGING}"
+            f" WHERE true ORDER BY citizen_id {_SQLITE_UPSERT}"
         )
     except sqlite3.IntegrityError as exc:
         held = cur.execute(
@@ -199,10 +219,7 @@ def _pg_merge(cur: psycopg.Cursor[Any], rows: Iterable[RegistryCitizen], progres
         f"UPDATE {_TABLE} r SET legacy_id = NULL FROM {_STAGING} s WHERE s.citizen_id = r.citizen_id"
         " AND r.legacy_id IS NOT NULL AND r.legacy_id IS DISTINCT FROM s.legacy_id"
     )
-    cur.execute(
-        f"INSERT INTO {_TABLE} ({_COLUMNS}) SELECT {_COLUMNS} FROM {_STAGING}"
-        f" ON CONFLICT (citizen_id) DO UPDATE SET {_UPDATE}"
-    )
+    cur.execute(f"INSERT INTO {_TABLE} ({_COLUMNS}) SELECT {_COLUMNS} FROM {_STAGING} {_PG_UPSERT}")
     return written
 
 

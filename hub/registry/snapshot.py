@@ -8,7 +8,7 @@ The reconciler holds the whole province (~2.7 M citizens), so the view is kept l
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from typing import Any
 
@@ -95,6 +95,10 @@ class RegistrySnapshot:
 
     def __len__(self) -> int:
         return len(self._by_id)
+
+    def __iter__(self) -> Iterator[RegistryCitizen]:
+        """Every citizen in the view, in no particular order."""
+        return iter(self._by_id.values())
 
 
 def _day(value: Any) -> date:

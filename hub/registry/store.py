@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -39,8 +40,8 @@ class LastChange:
 
     change_id: int
     kind: str
-    citizen_id: str | None
-    changed_at: datetime
+    citizen_id: str | None  # None for a LOAD
+    changed_at: datetime  # UTC
     detail: dict[str, Any]
 
 
@@ -177,10 +178,11 @@ class RegistryStore:
             with self.engine.connect() as conn:
                 change_id = self._last_change_id(conn)  # first: a change made meanwhile is seen again
                 driver = _driver(conn)
-                cursor = driver.cursor(name="registry_snapshot") if self._dialect == "postgresql" else None
-                cursor = cursor or driver.cursor()
-                cursor.execute(_SELECT_ALL)
-                return RegistrySnapshot.from_rows(_fetched(cursor), change_id)
+                # PostgreSQL: a server-side cursor, so the client never holds every row at once.
+                named = {"name": "registry_snapshot"} if self._dialect == "postgresql" else {}
+                with closing(driver.cursor(**named)) as cursor:
+                    cursor.execute(_SELECT_ALL)
+                    return RegistrySnapshot.from_rows(_fetched(cursor), change_id)
         except SQLAlchemyError as exc:
             raise DatabaseError(f"cannot read the population registry: {exc}") from exc
         except self.engine.dialect.loaded_dbapi.Error as exc:
@@ -209,7 +211,7 @@ class RegistryStore:
             at = newest.changed_at  # SQLite hands back the UTC time without its zone
             at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
             detail = json.loads(newest.detail) if newest.detail else {}
-            last_change = LastChange(newest.id, newest.kind, newest.citizen_id, at, detail)
+            last_change = LastChange(newest.id, newest.kind, newest.citizen_id or None, at, detail)
         return RegistryStats(int(total), int(legacy), int(deceased), by_district, last_change)
 
     def _begin_write(self, conn: Connection) -> None:
@@ -226,7 +228,7 @@ class RegistryStore:
         return int(conn.scalar(sa.select(sa.func.max(changes.c.id))) or 0)
 
     def _record(self, conn: Connection, citizen_id: str | None, kind: ChangeKind, detail: str) -> int:
-        """Insert a change row; returns its id.
+        """Insert a change row (``citizen_id`` None: a LOAD, stored as ''); returns its id.
 
         On PostgreSQL writers of changes take turns (the lock lasts until commit), so change
         ids become visible in order and a reader polling by id never skips one.
@@ -234,7 +236,7 @@ class RegistryStore:
         if self._dialect == "postgresql":
             conn.exec_driver_sql("LOCK TABLE registry_changes IN SHARE ROW EXCLUSIVE MODE")
         insert = changes.insert().values(
-            citizen_id=citizen_id, kind=str(kind), changed_at=datetime.now(UTC), detail=detail
+            citizen_id=citizen_id or "", kind=str(kind), changed_at=datetime.now(UTC), detail=detail
         )
         return int(conn.execute(insert.returning(changes.c.id)).scalar_one())
 

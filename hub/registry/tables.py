@@ -21,13 +21,14 @@ citizens = sa.Table(
     sa.Column("deceased_on", sa.Date, nullable=True),
 )
 
-# One row per change: BIRTH, DEATH, CORRECTION (one citizen) or LOAD (a bulk load: citizen_id NULL).
-# Readers poll it by id (``RegistryStore.changes_since``); (kind, id) finds the last LOAD in one seek.
+# One row per change: BIRTH, DEATH, CORRECTION (one citizen) or LOAD (a bulk load; citizen_id is ''
+# since databases created before LOAD existed have the column NOT NULL). Readers poll it by id
+# (``RegistryStore.changes_since``); the (kind, id) index finds a LOAD after an id in one seek.
 changes = sa.Table(
     "registry_changes",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("citizen_id", sa.String(12), nullable=True, index=True),
+    sa.Column("citizen_id", sa.String(12), nullable=False, index=True),
     sa.Column("kind", sa.String(20), nullable=False),
     sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("detail", sa.Text, nullable=True),
