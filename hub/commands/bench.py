@@ -8,7 +8,7 @@ import typer
 
 __all__ = ["bench"]
 
-_SUITES = ("registry", "encode", "publish", "reconcile")
+_SUITES = ("registry", "encode", "publish", "registry-load", "reconcile")
 
 
 def bench(
@@ -31,6 +31,12 @@ def bench(
     registry: generate the population registry, write registry.csv (< 60 s).
 
     encode: Avro encoding per record, fastavro against the compiled encoder.
+
+    registry-load: `hub registry load` of the registry file into the database
+    (HUB_DATABASE_URL, or a temporary SQLite file), and the snapshot (< 60 s).
+
+    reconcile: reconciliation processes through records already published,
+    against the full registry; the per-record faust agent for comparison.
 
     publish: simulate and publish records from this one process, validation
     and Avro encoding included, into the broker (embedded unless
@@ -60,6 +66,17 @@ def bench(
     if "encode" in chosen:
         err.print("encode: fastavro against the compiled encoder ...")
         figures += bench_encoding(province, 50_000, seed)
+    if "registry-load" in chosen:
+        import tempfile
+
+        from hub.bench.registry import bench_registry_load
+
+        with tempfile.TemporaryDirectory() as tmp:
+            url = settings.database_url or f"sqlite:///{tmp}/registry.db"
+            err.print(
+                f"registry-load: {citizens:,} rows into {url.split('@')[-1]} (it replaces the registry there) ..."
+            )
+            figures += bench_registry_load(url, citizens, seed)
     if "reconcile" in chosen:
         from hub.bench.reconcile import bench_reconcile
 

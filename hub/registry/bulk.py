@@ -3,7 +3,8 @@
 SQLite: ``executemany`` in chunks on the DBAPI cursor, a large page cache for the load. PostgreSQL:
 ``COPY ... FROM STDIN``; a full replace drops the table's unique constraints and rebuilds them after
 the copy (an index built once by sorting is several times faster than one grown row by row).
-A merge goes through a staging table, then ``INSERT ... ON CONFLICT (citizen_id) DO UPDATE``.
+A merge fills a staging table, indexes it (which finds duplicates), then runs ``INSERT ... ON
+CONFLICT (citizen_id) DO UPDATE``, skipping rows the file leaves as they are.
 
 A number that appears twice, or a legacy number another citizen holds, is an :class:`InputError`
 naming it; the caller's transaction then rolls back and the registry is unchanged.
