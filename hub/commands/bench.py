@@ -74,7 +74,7 @@ def bench(
         with tempfile.TemporaryDirectory() as tmp:
             url = settings.database_url or f"sqlite:///{tmp}/registry.db"
             err.print(
-                f"registry-load: {citizens:,} rows into {url.split('@')[-1]} (it replaces the registry there) ..."
+                f"registry-load: {citizens:,} rows into {url.split('@')[-1]} (replacing the registry there)"
             )
             figures += bench_registry_load(url, citizens, seed)
     if "reconcile" in chosen:
