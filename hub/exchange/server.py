@@ -11,19 +11,16 @@ import hashlib
 import json
 import random
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from hub.errors import PortInUseError
-from hub.net import require_free_port
+from hub.net import BackgroundServer
 
 __all__ = ["ExchangeLedger", "ExchangeServer", "create_app"]
 
@@ -92,37 +89,9 @@ def create_app(ledger: ExchangeLedger, failure_rate: float = 0.0, seed: int = 0)
     )
 
 
-class ExchangeServer:
+class ExchangeServer(BackgroundServer):
     """Runs the mock exchange with uvicorn in a background thread."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, failure_rate: float = 0.0) -> None:
-        self.host = host
-        self.port = require_free_port(host, port, "mock national exchange")
         self.ledger = ExchangeLedger()
-        config = uvicorn.Config(
-            create_app(self.ledger, failure_rate),
-            host=host,
-            port=self.port,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="exchange", daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def __enter__(self) -> ExchangeServer:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise PortInUseError(f"mock national exchange could not listen on {self.url}")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
+        super().__init__(create_app(self.ledger, failure_rate), "mock national exchange", host, port)
