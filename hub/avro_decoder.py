@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from hub.avro_encoder import Raw
+from hub.avro_encoder import CodeWriter, Raw, Unsupported
 
 __all__ = ["Decoder", "compile_decoder"]
 
@@ -77,23 +77,7 @@ def _day(days: int) -> date:
     return value
 
 
-class _Unsupported(Exception):
-    pass
-
-
-class _Compiler:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.constants: dict[str, Any] = {}
-        self.counter = 0
-
-    def var(self, prefix: str) -> str:
-        self.counter += 1
-        return f"{prefix}{self.counter}"
-
-    def emit(self, indent: int, line: str) -> None:
-        self.lines.append("    " * indent + line)
-
+class _Compiler(CodeWriter):
     def read_long(self, target: str, indent: int) -> None:
         """``target`` = the zig-zag varint at ``p``; the one-byte case inline."""
         self.emit(indent, "b = buf[p]")
@@ -142,7 +126,7 @@ class _Compiler:
             elif kind == "int" and logical == "date":
                 self.emit(indent, f"{target} = _day({target})")
             elif logical:
-                raise _Unsupported(f"logical type {logical!r}")
+                raise Unsupported(f"logical type {logical!r}")
         elif kind == "boolean":
             self.emit(indent, "b = buf[p]")
             self.emit(indent, "if b > 1: raise ValueError('boolean byte is not 0 or 1')")
@@ -175,7 +159,7 @@ class _Compiler:
         elif kind == "array" or kind == "map":
             self.repeated(schema, target, indent)
         else:
-            raise _Unsupported(f"type {kind!r}")
+            raise Unsupported(f"type {kind!r}")
 
     def repeated(self, schema: dict[str, Any], target: str, indent: int) -> None:
         is_map = schema["type"] == "map"
@@ -198,7 +182,7 @@ class _Compiler:
 
     def union(self, branches: list[Any], target: str, indent: int) -> None:
         if len(branches) != 2 or "null" not in branches:
-            raise _Unsupported("unions other than null and one type")
+            raise Unsupported("unions other than null and one type")
         null_at = branches.index("null")
         index = self.var("u")
         self.read_long(index, indent)
@@ -216,7 +200,7 @@ class _Compiler:
             value = self.var("f")
             if name in raw:
                 if not _is_record(field["type"]):
-                    raise _Unsupported(f"raw field {name!r} is not a record")
+                    raise Unsupported(f"raw field {name!r} is not a record")
                 start = self.var("s")
                 self.emit(indent, f"{start} = p")
                 self.skip(field["type"], indent)
@@ -231,7 +215,7 @@ class _Compiler:
         """Emit code moving ``p`` past one value without building it."""
         if isinstance(schema, list):
             if len(schema) != 2 or "null" not in schema:
-                raise _Unsupported("unions other than null and one type")
+                raise Unsupported("unions other than null and one type")
             null_at = schema.index("null")
             index = self.var("u")
             self.read_long(index, indent)
@@ -267,7 +251,7 @@ class _Compiler:
             for field in schema["fields"]:
                 self.skip(field["type"], indent)
         else:
-            raise _Unsupported(f"skipping type {kind!r}")
+            raise Unsupported(f"skipping type {kind!r}")
         self.emit(indent, "if p > end: raise IndexError('value past the end')")
 
 
@@ -286,7 +270,7 @@ def compile_decoder(parsed: Any, raw: Collection[str] = ()) -> Decoder | None:
     compiler = _Compiler()
     try:
         compiler.record(parsed, "record", 1, frozenset(raw))
-    except (_Unsupported, KeyError, TypeError):
+    except (Unsupported, KeyError, TypeError):
         return None
     body = "\n".join(compiler.lines)
     source = f"def decode(buf, p):\n    end = len(buf)\n{body}\n    return record, p\n"

@@ -169,11 +169,13 @@ _LOGICAL: dict[tuple[str, str], str] = {
 }
 
 
-class _Unsupported(Exception):
-    pass
+class Unsupported(Exception):
+    """A schema shape the code generators leave to fastavro."""
 
 
-class _Compiler:
+class CodeWriter:
+    """Lines of generated Python, fresh variable names, and the constants they refer to."""
+
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.constants: dict[str, Any] = {}
@@ -186,6 +188,8 @@ class _Compiler:
     def emit(self, indent: int, line: str) -> None:
         self.lines.append("    " * indent + line)
 
+
+class _Compiler(CodeWriter):
     def value(self, schema: Any, source: str, indent: int) -> None:
         """Emit code appending the encoding of the value in variable ``source``."""
         if isinstance(schema, list):
@@ -251,11 +255,11 @@ class _Compiler:
             self.value(schema["values"], item, indent + 2)
             self.emit(indent, "a(b'\\x00')")
         else:
-            raise _Unsupported(f"type {kind!r}")
+            raise Unsupported(f"type {kind!r}")
 
     def union(self, branches: list[Any], source: str, indent: int) -> None:
         if len(branches) != 2 or "null" not in branches:
-            raise _Unsupported("unions other than null and one type")
+            raise Unsupported("unions other than null and one type")
         null_at = branches.index("null")
         other = branches[1 - null_at]
         self.emit(indent, f"if {source} is None:")
@@ -288,7 +292,7 @@ def compile_encoder(parsed: Any) -> Encoder | None:
     compiler = _Compiler()
     try:
         compiler.value(parsed, "record", 1)
-    except (_Unsupported, KeyError, TypeError):
+    except (Unsupported, KeyError, TypeError):
         return None
     body = "\n".join(compiler.lines)
     head = "def encode(record):\n    parts = []\n    a = parts.append\n"

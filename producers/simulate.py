@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from hub.errors import InputError
 from hub.reconcile import Reason
 from hub.serde import DecodeReason
 from hub.topics import Department
@@ -238,15 +239,15 @@ class Simulator:
         self._kinds = ["clean", *(k for k, _ in kinds)]
         dirty_share = sum(s for _, s in kinds)
         if dirty_share > 1:
-            raise ValueError(f"dirt shares add up to {dirty_share:.3f}, more than 1")
+            raise InputError(f"dirt shares add up to {dirty_share:.3f}, more than 1 (lower --dirt)")
         self._kind_p = np.array([1 - dirty_share, *(s for _, s in kinds)])
         bundles = bundles or BundleProfile()
         if bundles.birth + bundles.death > 1:
-            raise ValueError("bundle shares add up to more than 1")
+            raise InputError("bundle shares add up to more than 1")
         depts = [d for d in Department if d in self.keep]
         weights = np.array([shares.get(d, 0.0) for d in depts])
         if not depts or weights.sum() <= 0:
-            raise ValueError("no department to simulate")
+            raise InputError("no department to simulate")
         self._depts = depts
         self._dept_p = weights / weights.sum()
         self._bundle_p = np.array([1 - bundles.birth - bundles.death, bundles.birth, bundles.death])
@@ -295,7 +296,7 @@ class Simulator:
             ),
         }
         if not len(pools["alive"]):
-            raise ValueError("the population has no living citizen")
+            raise InputError("the population has no living citizen")
         if not len(pools["newborn"]):  # a small sample: the youngest hundredth stand in for newborns
             born = np.flatnonzero(pop.birth_days < start_days)
             young = born[np.argsort(-pop.birth_days[born])][: max(1, len(pop) // 100)]

@@ -14,7 +14,7 @@ import pytest
 from confluent_kafka import Message
 from fastavro.validation import validate
 
-from hub.errors import RecordDecodeError
+from hub.errors import InputError, RecordDecodeError
 from hub.processors.reconciler import Verdict, reconcile_message
 from hub.province import known_province_codes, load_province
 from hub.reconcile import Reason
@@ -383,13 +383,13 @@ def test_dirt_that_needs_a_missing_pool_falls_back_to_clean() -> None:
 
 
 def test_impossible_profiles_are_refused(population: Population) -> None:
-    with pytest.raises(ValueError, match="more than 1"):
+    with pytest.raises(InputError, match="more than 1"):
         Simulator(population, 1, dirt=DirtProfile().scaled(10))
-    with pytest.raises(ValueError, match="more than 1"):
+    with pytest.raises(InputError, match="more than 1"):
         Simulator(population, 1, bundles=BundleProfile(birth=0.6, death=0.6))
-    with pytest.raises(ValueError, match="no department"):
+    with pytest.raises(InputError, match="no department"):
         Simulator(population, 1, departments=[Department.LAND], shares={Department.LAND: 0.0})
-    with pytest.raises(ValueError, match="no living citizen"):
+    with pytest.raises(InputError, match="no living citizen"):
         Simulator(Population.from_citizens(PROVINCE, [HOA]), 1)
 
 
