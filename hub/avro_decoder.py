@@ -49,12 +49,6 @@ def _long(buf: bytes, pos: int) -> tuple[int, int]:
     return (n >> 1) ^ -(n & 1), pos + 1
 
 
-def _skip_varint(buf: bytes, pos: int) -> int:
-    while buf[pos] & 0x80:
-        pos += 1
-    return pos + 1
-
-
 def _millis(ms: int) -> datetime:
     value = _MILLIS.get(ms)
     if value is None:
@@ -276,7 +270,6 @@ def compile_decoder(parsed: Any, raw: Collection[str] = ()) -> Decoder | None:
     source = f"def decode(buf, p):\n    end = len(buf)\n{body}\n    return record, p\n"
     namespace: dict[str, Any] = {
         "_long": _long,
-        "_skip_varint": _skip_varint,
         "_millis": _millis,
         "_micros": _micros,
         "_day": _day,
