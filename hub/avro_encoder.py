@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
-__all__ = ["Encoder", "Raw", "compile_encoder"]
+__all__ = ["Encoder", "Raw", "compile_encoder", "encode_long", "encode_timestamp_millis"]
 
 
 class Raw(bytes):
@@ -57,6 +57,16 @@ def _long(n: int) -> bytes:
         raise ValueError(f"{n} does not fit in a 64-bit long")
     z = (n << 1) ^ (n >> 63)
     return _SMALL[z] if z < 16384 else _varint(z)
+
+
+def encode_long(n: int) -> bytes:
+    """An Avro ``long`` (or ``int``): the zig-zag varint of ``n``."""
+    return _long(n)
+
+
+def encode_timestamp_millis(value: datetime) -> bytes:
+    """An Avro ``timestamp-millis``, exactly as the compiled encoders and fastavro write it."""
+    return _long(_millis(value))
 
 
 def _int(n: int) -> bytes:

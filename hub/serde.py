@@ -88,6 +88,11 @@ class AvroCodec:
             self._encoders[schema_id] = _compiled(text)
         return parsed
 
+    def text(self, schema_id: int) -> str:
+        """The schema text registered as ``schema_id``; :class:`RecordDecodeError` if none is."""
+        self.schema(schema_id)
+        return self._texts[schema_id]
+
     def encode(self, schema_id: int, record: dict[str, Any]) -> bytes:
         """Wire bytes for ``record``; :class:`RecordEncodeError` names the field that is wrong."""
         parsed = self.schema(schema_id)

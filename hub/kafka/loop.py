@@ -11,8 +11,9 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, cast
+from typing import Protocol, cast, overload
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
@@ -20,7 +21,7 @@ from hub.errors import BrokerError, HubError
 from hub.kafka.clients import KafkaClients
 from hub.metrics import HubMetrics
 
-__all__ = ["OutMessage", "Stage", "StageRunner", "StageStats"]
+__all__ = ["OutMessage", "Outputs", "Stage", "StageRunner", "StageStats"]
 
 _log = logging.getLogger("hub.stage")
 Headers = list[tuple[str, str | bytes | None]]
@@ -34,6 +35,62 @@ class OutMessage:
     key: bytes | None
     value: bytes | None
     headers: Headers = field(default_factory=list)
+
+
+class Outputs(Sequence[OutMessage]):
+    """The messages a stage wants produced for one batch, kept as columns.
+
+    A stage with one output per input fills the columns in place (see :meth:`sized`), so a
+    batch of tens of thousands costs no object per message; read as a sequence, it is
+    :class:`OutMessage` objects, in order.
+    """
+
+    __slots__ = ("headers", "keys", "topics", "values")
+
+    def __init__(self, messages: Iterable[OutMessage] = ()) -> None:
+        self.topics: list[str] = []
+        self.keys: list[bytes | None] = []
+        self.values: list[bytes | None] = []
+        self.headers: list[Headers | None] = []
+        for message in messages:
+            self.append(message)
+
+    @classmethod
+    def sized(cls, n: int, topic: str) -> Outputs:
+        """``n`` outputs to ``topic``, without keys, values or headers yet."""
+        outputs = cls()
+        outputs.topics, outputs.keys, outputs.values = [topic] * n, [None] * n, [None] * n
+        outputs.headers = [None] * n
+        return outputs
+
+    def append(self, message: OutMessage) -> None:
+        self.topics.append(message.topic)
+        self.keys.append(message.key)
+        self.values.append(message.value)
+        self.headers.append(message.headers or None)
+
+    def put(self, i: int, message: OutMessage) -> None:
+        """Make output ``i`` ``message``."""
+        self.topics[i], self.keys[i], self.values[i] = message.topic, message.key, message.value
+        self.headers[i] = message.headers or None
+
+    def __len__(self) -> int:
+        return len(self.topics)
+
+    @overload
+    def __getitem__(self, i: int) -> OutMessage: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[OutMessage]: ...
+
+    def __getitem__(self, i: int | slice) -> OutMessage | list[OutMessage]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return OutMessage(self.topics[i], self.keys[i], self.values[i], self.headers[i] or [])
+
+    def __iter__(self) -> Iterator[OutMessage]:
+        for i in range(len(self)):
+            yield self[i]
 
 
 def position(message: Message) -> tuple[str, int]:
@@ -53,8 +110,9 @@ class Stage(Protocol):
     group: str
     inputs: tuple[str, ...]
 
-    def process(self, batch: list[Message]) -> list[OutMessage]:
-        """Turn a batch of input messages into the messages to produce."""
+    def process(self, batch: list[Message]) -> Sequence[OutMessage]:
+        """Turn a batch of input messages into the messages to produce (a list, or
+        :class:`Outputs` for many)."""
         ...
 
     def committed(self) -> None:
@@ -129,16 +187,18 @@ class StageRunner:
         self.stats.at_end -= gone
 
     def _records(self, messages: list[Message]) -> list[Message]:
-        batch = []
-        for message in messages:
-            error = message.error()
-            if error is None:
-                batch.append(message)
-                self.stats.at_end.discard(position(message))
-            elif error.code() == KafkaError._PARTITION_EOF:
-                self.stats.at_end.add(position(message))
-            else:
-                _log.warning("%s: consumer error: %s", self.stage.name, error.str())
+        batch = [message for message in messages if message.error() is None]
+        if self.stats.at_end and batch:
+            self.stats.at_end -= {position(message) for message in batch}
+        if len(batch) < len(messages):
+            for message in messages:
+                error = message.error()
+                if error is None:
+                    self.stats.at_end.discard(position(message))
+                elif error.code() == KafkaError._PARTITION_EOF:
+                    self.stats.at_end.add(position(message))
+                else:
+                    _log.warning("%s: consumer error: %s", self.stage.name, error.str())
         return batch
 
     def _handle(self, batch: list[Message], consumer: Consumer, producer: Producer) -> None:
@@ -157,20 +217,26 @@ class StageRunner:
         self.stats.batches += 1
         self.metrics.stage_batch_seconds.labels(self.stage.name).observe(time.perf_counter() - started)
 
-    def _count(self, batch: list[Message], outputs: list[OutMessage]) -> None:
+    def _count(self, batch: list[Message], outputs: Sequence[OutMessage]) -> None:
         name = self.stage.name
         for topic, n in Counter(m.topic() for m in batch).items():
             self.metrics.stage_consumed.labels(name, topic).inc(n)
-        for topic, n in Counter(o.topic for o in outputs).items():
+        topics = outputs.topics if isinstance(outputs, Outputs) else [o.topic for o in outputs]
+        for topic, n in Counter(topics).items():
             self.metrics.stage_produced.labels(name, topic).inc(n)
 
-    def _produce(self, producer: Producer, outputs: list[OutMessage]) -> None:
+    def _produce(self, producer: Producer, outputs: Sequence[OutMessage]) -> None:
         self._delivery_errors.clear()
+        columns = outputs if isinstance(outputs, Outputs) else Outputs(outputs)
         produce = producer.produce
-        for out in outputs:
+        rows = zip(columns.topics, columns.values, columns.keys, columns.headers, strict=True)
+        for topic, value, key, headers in rows:
             while True:
                 try:
-                    produce(out.topic, out.value, out.key, headers=out.headers)
+                    if headers is None:
+                        produce(topic, value, key)
+                    else:
+                        produce(topic, value, key, headers=headers)
                     break
                 except BufferError:  # local queue full: let deliveries drain, then retry
                     producer.poll(0.1)
@@ -187,10 +253,9 @@ class StageRunner:
             self._delivery_errors.append(f"{message.topic()}: {error.str()}")
 
     def _commit(self, consumer: Consumer, batch: list[Message]) -> None:
-        positions: dict[tuple[str, int], int] = {}
-        for message in batch:
-            positions[position(message)] = offset(message) + 1
-        offsets = [TopicPartition(t, p, o) for (t, p), o in positions.items()]
+        # A partition's messages come in offset order: the last one seen is the one to commit.
+        positions = cast(dict[tuple[str, int], int], {(m.topic(), m.partition()): m.offset() for m in batch})
+        offsets = [TopicPartition(t, p, o + 1) for (t, p), o in positions.items()]
         try:
             consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:

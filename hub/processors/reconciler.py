@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+import numpy as np
 from confluent_kafka import Message
 
 from hub.errors import RecordDecodeError, TopicError
-from hub.kafka.loop import Headers, OutMessage, position
+from hub.kafka.loop import Headers, OutMessage, Outputs, position
 from hub.metrics import HubMetrics
 from hub.reconcile import RegistryView, reconcile
+from hub.reconcile_batch import BatchReconciler
 from hub.serde import AvroCodec
 from hub.topics import DEPARTMENT_TOPICS, RECONCILED, REJECTED, Group
 
@@ -75,7 +78,7 @@ def reconcile_message(
 ) -> Verdict:
     """Decide one department message: a reconciled record, or the original to the DLQ."""
     topic = message.topic() or ""
-    department = _DEPARTMENT_OF.get(topic) or _department(topic)
+    department = _department_of(topic)
     try:
         schema_id, record = codec.decode(message.value(), _UNREAD)
         decision = reconcile(record["citizen"], _event_day(record), registry, provinces)
@@ -125,7 +128,11 @@ def _reject(message: Message, department: str, reason: str, detail: str) -> Verd
 
 
 class ReconcileStage:
-    """Reads the four department topics; every input yields exactly one output."""
+    """Reads the four department topics; every input yields exactly one output.
+
+    The common case of a batch is decided at once (:class:`~hub.reconcile_batch.BatchReconciler`);
+    every other record goes through :func:`reconcile_message`, one by one.
+    """
 
     name = STAGE
     group = Group.RECONCILE.value
@@ -138,28 +145,53 @@ class ReconcileStage:
         provinces: frozenset[str],
         reconciled_schema_id: int,
         metrics: HubMetrics,
+        max_bytes: int = 1_000_000,
     ) -> None:
         self.codec = codec
         self.registry = registry
         self.provinces = provinces
         self.reconciled_schema_id = reconciled_schema_id
         self.metrics = metrics
-        self._pending: dict[tuple[str, str, str], int] = {}
+        self.batch = BatchReconciler(codec, reconciled_schema_id, dict(_DEPARTMENT_OF), max_bytes)
+        self._pending: Counter[tuple[str, str, str]] = Counter()
 
-    def process(self, batch: list[Message]) -> list[OutMessage]:
+    def process(self, batch: list[Message]) -> Outputs:
         view, now = self.registry(), datetime.now(UTC)
-        verdicts = [
-            reconcile_message(m, self.codec, view, self.provinces, self.reconciled_schema_id, now)
-            for m in batch
-        ]
-        self._pending = {}
-        for v in verdicts:
-            key = (v.department, "reconciled" if v.matched else "rejected", v.reason)
-            self._pending[key] = self._pending.get(key, 0) + 1
-        return [v.output for v in verdicts]
+        n = len(batch)
+        topics = [m.topic() or "" for m in batch]
+        decided = self.batch.run(
+            [m.value() or b"" for m in batch],
+            topics,
+            np.fromiter((m.partition() for m in batch), np.int64, n),
+            np.fromiter((m.offset() for m in batch), np.int64, n),
+            view,
+            now,
+        )
+        outputs = Outputs.sized(n, RECONCILED.name)
+        keys, values = outputs.keys, outputs.values
+        for row, key, value in zip(decided.rows, decided.keys, decided.values, strict=True):
+            keys[row], values[row] = key, value
+        pending: Counter[tuple[str, str, str]] = Counter()
+        for (topic, reason), count in decided.counts.items():
+            pending[_department_of(topic), "reconciled", reason] += count
+        if len(decided.rows) < n:
+            rest = np.ones(n, bool)
+            rest[decided.rows] = False
+            for row in np.flatnonzero(rest).tolist():
+                v = reconcile_message(
+                    batch[row], self.codec, view, self.provinces, self.reconciled_schema_id, now
+                )
+                outputs.put(row, v.output)
+                pending[v.department, "reconciled" if v.matched else "rejected", v.reason] += 1
+        self._pending = pending
+        return outputs
 
     def committed(self) -> None:
         """Count the outcomes of the batch whose outputs were delivered and committed."""
         for labels, n in self._pending.items():
             self.metrics.reconciled.labels(*labels).inc(n)
-        self._pending = {}
+        self._pending = Counter()
+
+
+def _department_of(topic: str) -> str:
+    return _DEPARTMENT_OF.get(topic) or _department(topic)

@@ -1,0 +1,259 @@
+"""Avro records read a whole batch at a time: one numpy step per field, not per record.
+
+Reconciliation needs a handful of values from each department record (the declared numbers,
+name and birth date) and the byte spans of the parts it copies into its output; everything
+else it only has to *check*. Reading field by field across the batch, with the records'
+positions as one array, costs a few numpy operations per field for thousands of records.
+
+A :class:`BatchScan` is the outcome: for every record, whether it is well formed exactly as
+the record decoders (:mod:`hub.avro_decoder`, fastavro) would find it, the spans of the
+top-level fields and the values captured on the way. What the scan cannot check field by
+field, that text is UTF-8, it checks with one count: the bytes of 0x80 and above in a record
+must all be accounted for by multi-byte varints and the raw bytes of doubles and floats,
+except for those inside strings, reported per record as ``text_high`` for the caller to
+account for (reconciliation compares the one string it expects to be non-ASCII, the name,
+byte for byte with the registry's).
+
+Only the shapes the hub's schemas use are scanned: records, enums, unions of ``null`` with
+one other type, strings, ints, longs (with their logical types), booleans, doubles, floats
+and nulls. :func:`scan_plan` returns None for anything else (bytes, fixed, arrays, maps),
+and the caller decodes those records one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["BatchBuffer", "BatchScan", "ScanPlan", "scan_plan"]
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+_PAD = 16  # zero bytes after the last record, so a read of up to ten varint bytes stays in range
+_SCANNED = frozenset({"string", "int", "long", "boolean", "double", "float", "null", "enum", "record"})
+
+
+class BatchBuffer:
+    """A batch of byte strings laid end to end in one numpy array."""
+
+    def __init__(self, values: Sequence[bytes]) -> None:
+        lengths = np.fromiter(map(len, values), np.int64, len(values))
+        self.ends = np.cumsum(lengths)
+        self.starts = self.ends - lengths
+        self.lengths = lengths
+        self.data = np.frombuffer(b"".join(values) + bytes(_PAD), np.uint8)
+        self._high: IntArray | None = None
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def high_bytes(self) -> IntArray:
+        """How many bytes of 0x80 and above each value holds."""
+        if self._high is None:
+            high = np.zeros(len(self), np.int64)
+            filled = np.flatnonzero(self.lengths)
+            if filled.size:
+                high[filled] = np.add.reduceat(self.data >= 0x80, self.starts[filled], dtype=np.int64)
+            self._high = high
+        return self._high
+
+    def u8(self, at: IntArray) -> IntArray:
+        """The byte at each position, as int64."""
+        return self.data[at].astype(np.int64)
+
+
+@dataclass
+class BatchScan:
+    """What a scan found, one entry per record of the batch (or of the subset scanned).
+
+    ``ok``: well formed to the last byte, no more and no less. ``spans``: top-level field
+    name → (start, end) positions in the buffer. ``values``: captured path → values (for a
+    string, its start; its length is in ``lengths``); ``present``: captured path inside a
+    union → whether the value is there. ``text_high``: bytes of 0x80 and above inside strings.
+    """
+
+    ok: BoolArray
+    spans: dict[str, tuple[IntArray, IntArray]] = field(default_factory=dict)
+    values: dict[str, IntArray] = field(default_factory=dict)
+    lengths: dict[str, IntArray] = field(default_factory=dict)
+    present: dict[str, BoolArray] = field(default_factory=dict)
+    text_high: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+
+class _Cursor:
+    """Positions of the records being scanned, one per record, and what was checked so far."""
+
+    def __init__(self, buffer: BatchBuffer, rows: IntArray, start: IntArray) -> None:
+        self.buffer = buffer
+        self.p = start.copy()
+        self.end = buffer.ends[rows]
+        self.ok = np.ones(len(rows), bool)
+        self.known_high = np.zeros(len(rows), np.int64)  # high bytes accounted for outside strings
+
+    def fail(self, bad: BoolArray, active: BoolArray | None) -> None:
+        """Mark ``bad`` rows (among the active ones) as malformed and park them at their end."""
+        if active is not None:
+            bad = bad & active
+        self.ok &= ~bad
+        self.p = np.where(bad, self.end, self.p)
+
+    def advance(self, by: IntArray | int, active: BoolArray | None) -> None:
+        moved = self.p + by
+        if active is not None:
+            moved = np.where(active, moved, self.p)
+        over = moved > self.end
+        self.p = np.where(over, self.end, moved)
+        self.ok &= ~over
+
+    def varint(self, active: BoolArray | None) -> IntArray:
+        """The zig-zag varint at each active position; moves past it.
+
+        Varints a decoder would read but an encoder never writes (longer than nine bytes, or
+        ending in a zero byte) mark their record as not well formed: left to a decoder.
+        """
+        buffer, p = self.buffer, self.p
+        byte = buffer.u8(p)
+        raw = byte & 0x7F
+        size = np.ones(len(p), np.int64)
+        more = byte >= 0x80
+        if active is not None:
+            more &= active
+        going = np.flatnonzero(more)
+        odd = np.zeros(len(p), bool)
+        shift = 7
+        while going.size:
+            if shift > 56:
+                odd[going] = True
+                break
+            byte = buffer.u8(p[going] + size[going])
+            raw[going] |= (byte & 0x7F) << shift
+            size[going] += 1
+            odd[going[byte == 0]] = True
+            going = going[byte >= 0x80]
+            shift += 7
+        if going.size or odd.any():
+            self.fail(odd, None)
+        value = (raw >> 1) ^ -(raw & 1)
+        self.known_high += np.where(active, size - 1, 0) if active is not None else size - 1
+        self.advance(size, active)
+        return value
+
+
+# Values a decoder turns into a date or a datetime (years 1 to 9999), a day inside each end.
+_RANGES = {
+    "date": (-719_162 + 1, 2_932_896 - 1),
+    "timestamp-millis": (-62_135_596_800_000 + 86_400_000, 253_402_300_799_999 - 86_400_000),
+    "timestamp-micros": (-62_135_596_800_000_000 + 86_400_000_000, 253_402_300_799_999_999 - 86_400_000_000),
+}
+
+
+class ScanPlan:
+    """How to scan one record schema, and which values to capture on the way.
+
+    ``capture`` names paths of fields (``"citizen.SoDinhDanh"``): a string's start and length,
+    a number's or an enum's value, and for a union whether it is there.
+    """
+
+    def __init__(self, schema: dict[str, Any], capture: frozenset[str]) -> None:
+        self.schema = schema
+        self.capture = capture
+
+    def scan(self, buffer: BatchBuffer, rows: IntArray, start: IntArray) -> BatchScan:
+        """Scan the records ``rows`` of ``buffer``, each from its position in ``start``."""
+        cursor = _Cursor(buffer, rows, start)
+        out = BatchScan(cursor.ok)
+        for f in self.schema["fields"]:
+            begin = cursor.p
+            self._value(f["type"], f["name"], cursor, None, out)
+            out.spans[f["name"]] = (begin, cursor.p)
+        cursor.ok &= cursor.p == cursor.end
+        out.ok = cursor.ok
+        out.text_high = buffer.high_bytes()[rows] - cursor.known_high
+        return out
+
+    def _value(
+        self, schema: Any, path: str, cursor: _Cursor, active: BoolArray | None, out: BatchScan
+    ) -> None:
+        if isinstance(schema, list):
+            self._union(schema, path, cursor, active, out)
+            return
+        kind = schema if isinstance(schema, str) else schema["type"]
+        if isinstance(kind, dict | list):
+            self._value(kind, path, cursor, active, out)
+        elif kind == "string":
+            size = cursor.varint(active)
+            cursor.fail(size < 0, active)
+            if path in self.capture:
+                out.values[path], out.lengths[path] = cursor.p, np.maximum(size, 0)
+            cursor.advance(np.maximum(size, 0), active)
+        elif kind in ("int", "long"):
+            value = cursor.varint(active)
+            bounds = _RANGES.get(schema.get("logicalType", "") if isinstance(schema, dict) else "")
+            if bounds is not None:
+                cursor.fail((value < bounds[0]) | (value > bounds[1]), active)
+            if path in self.capture:
+                out.values[path] = value
+        elif kind == "enum":
+            index = cursor.varint(active)
+            cursor.fail((index < 0) | (index >= len(schema["symbols"])), active)
+            if path in self.capture:
+                out.values[path] = index
+        elif kind == "boolean":
+            byte = cursor.buffer.u8(cursor.p)
+            cursor.fail(byte > 1, active)
+            cursor.advance(1, active)
+        elif kind in ("double", "float"):
+            self._raw(8 if kind == "double" else 4, cursor, active)
+        elif kind == "record":
+            for f in schema["fields"]:
+                self._value(f["type"], f"{path}.{f['name']}", cursor, active, out)
+        # "null": nothing to read
+
+    def _union(
+        self, branches: list[Any], path: str, cursor: _Cursor, active: BoolArray | None, out: BatchScan
+    ) -> None:
+        null_at = branches.index("null")
+        index = cursor.varint(active)
+        cursor.fail((index != 0) & (index != 1), active)
+        there = index == 1 - null_at
+        if active is not None:
+            there &= active
+        there &= cursor.ok
+        if path in self.capture:
+            out.present[path] = there
+        self._value(branches[1 - null_at], path, cursor, there, out)
+
+    def _raw(self, width: int, cursor: _Cursor, active: BoolArray | None) -> None:
+        """Bytes taken as they are (a double, a float): their high bytes are not text."""
+        at = cursor.p[:, None] + np.arange(width)
+        high = (cursor.buffer.data[at] >= 0x80).sum(axis=1)
+        cursor.known_high += np.where(active, high, 0) if active is not None else high
+        cursor.advance(width, active)
+
+
+def scan_plan(expanded: Any, capture: frozenset[str] = frozenset()) -> ScanPlan | None:
+    """A plan for the fastavro-parsed, expanded record schema, or None if it has a shape the
+    scan does not read."""
+    if not isinstance(expanded, dict) or expanded.get("type") != "record":
+        return None
+    return ScanPlan(expanded, capture) if _scannable(expanded) else None
+
+
+def _scannable(schema: Any) -> bool:
+    if isinstance(schema, list):
+        others = [b for b in schema if b != "null"]
+        return len(schema) == 2 and len(others) == 1 and _scannable(others[0])
+    if isinstance(schema, str):
+        return schema in _SCANNED and schema not in ("enum", "record")
+    kind = schema.get("type")
+    if isinstance(kind, dict | list):
+        return _scannable(kind)
+    if kind == "record":
+        return all(_scannable(f["type"]) for f in schema["fields"])
+    if kind in ("int", "long"):
+        return schema.get("logicalType") in (None, "date", "timestamp-millis", "timestamp-micros")
+    return kind in _SCANNED
