@@ -45,7 +45,8 @@ class BatchBuffer:
         self.ends = np.cumsum(lengths)
         self.starts = self.ends - lengths
         self.lengths = lengths
-        self.data = np.frombuffer(b"".join(values) + bytes(_PAD), np.uint8)
+        self.joined = b"".join([*values, bytes(_PAD)])
+        self.data = np.frombuffer(self.joined, np.uint8)
         self._high: IntArray | None = None
 
     def __len__(self) -> int:

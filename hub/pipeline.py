@@ -53,7 +53,11 @@ class Pipeline:
                 runtime.clients,
                 stop=self.stop,
                 metrics=metrics,
-                batch_size=runtime.settings.consumer_batch_size,
+                batch_size=(
+                    runtime.settings.reconcile_batch_size
+                    if name == "reconcile"
+                    else runtime.settings.consumer_batch_size
+                ),
             )
             for name in stages
         }

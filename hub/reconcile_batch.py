@@ -33,7 +33,7 @@ from fastavro.schema import to_parsing_canonical_form
 from hub.avro_encoder import encode_long, encode_timestamp_millis
 from hub.avro_scan import BatchBuffer, BatchScan, ScanPlan, scan_plan
 from hub.errors import HubError
-from hub.reconcile import Reason, fold_name
+from hub.reconcile import Reason, fold_name, repair_id
 from hub.registry.snapshot import ALIVE, RegistrySnapshot
 from hub.serde import HEADER_SIZE, MAGIC_BYTE, AvroCodec, frame
 
@@ -357,6 +357,11 @@ def _lookup(buffer: BatchBuffer, scan: BatchScan, registry: RegistrySnapshot) ->
     usable = (rows >= 0) & ~registry.replaced[np.maximum(rows, 0)]
     found[usable] = rows[usable]
     how[usable & (id_len == 11)] = _REPAIRED
+    odd = np.flatnonzero(scan.ok & has_id & (id_len > 0) & ~by_id)
+    for i, start, size in zip(
+        odd.tolist(), scan.values[_ID][odd].tolist(), id_len[odd].tolist(), strict=True
+    ):
+        found[i], how[i] = _repaired(buffer.joined[start : start + size], registry)
     has_legacy, legacy_len = scan.present[_LEGACY], scan.lengths[_LEGACY]
     legacy, legacy_digits = _number(buffer, scan.values[_LEGACY], np.where(has_legacy, legacy_len, 0))
     no_id = ~has_id | (id_len == 0)
@@ -367,6 +372,21 @@ def _lookup(buffer: BatchBuffer, scan: BatchScan, registry: RegistrySnapshot) ->
     found[usable] = rows[usable]
     how[usable] = _LEGACY_FOUND
     return found, how
+
+
+def _repaired(declared: bytes, registry: RegistrySnapshot) -> tuple[int, int]:
+    """Registry row and outcome for a declared number that is not plain digits (separators,
+    spaces), repaired as :func:`hub.reconcile.repair_id` does; -1 to leave it to the per-record path."""
+    try:
+        candidate, repaired = repair_id(declared.decode())
+    except UnicodeDecodeError:
+        return -1, _EXACT
+    if len(candidate) != 12 or not candidate.isascii() or not candidate.isdigit():
+        return -1, _EXACT
+    row = registry.id_index.find_one(int(candidate))
+    if row < 0 or registry.replaced[row]:
+        return -1, _EXACT
+    return row, _REPAIRED if repaired else _EXACT
 
 
 def _number(buffer: BatchBuffer, start: IntArray, length: IntArray) -> tuple[IntArray, BoolArray]:

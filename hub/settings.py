@@ -60,6 +60,9 @@ class Settings(BaseSettings):
 
     province_code: str = Field(default="74", pattern=r"^\d{2,3}$")
     consumer_batch_size: int = Field(default=2000, ge=1)
+    reconcile_batch_size: int = Field(
+        default=20_000, ge=1, description="Records per batch in reconciliation (decided in array operations)."
+    )
     registry_poll_seconds: float = Field(
         default=2.0, gt=0, description="How often reconciliation reads registry changes (births, deaths…)."
     )

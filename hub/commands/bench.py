@@ -22,6 +22,9 @@ def bench(
         int, typer.Option(min=1, help="Reconciliation processes in one consumer group.")
     ] = 2,
     reconcile_records: Annotated[int, typer.Option(min=1000, help="Records to reconcile.")] = 1_000_000,
+    faust_records: Annotated[
+        int, typer.Option(min=0, help="Records for the per-record faust baseline (0: skip it).")
+    ] = 20_000,
     repeat: Annotated[
         int, typer.Option(min=1, help="Publishing runs; the best and the median are shown.")
     ] = 3,
@@ -81,7 +84,9 @@ def bench(
         from hub.bench.reconcile import bench_reconcile
 
         err.print(f"reconcile: {processes} process(es) through {reconcile_records:,} records ...")
-        figures += bench_reconcile(settings, province, citizens, reconcile_records, seed, processes)
+        figures += bench_reconcile(
+            settings, province, citizens, reconcile_records, seed, processes, faust_records
+        )
     if "publish" in chosen:
         err.print(f"publish: simulating and publishing {records:,} records ...")
         figures += bench_publish(settings, province, citizens, records, seed, repeat)

@@ -125,6 +125,11 @@ class EmbeddedBroker:
             process.wait(timeout=5)
 
     @property
+    def pid(self) -> int:
+        """The broker's process id (0 when it is not running)."""
+        return self._process.pid if self._process is not None else 0
+
+    @property
     def running(self) -> bool:
         """Whether the broker process is alive."""
         return self._process is not None and self._process.poll() is None

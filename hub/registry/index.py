@@ -15,6 +15,7 @@ __all__ = ["KeyIndex"]
 
 IntArray = npt.NDArray[np.int64]
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: multiply, keep the top bits
+_GOLDEN_INT, _U64 = int(_GOLDEN), (1 << 64) - 1
 _EMPTY = -1
 
 
@@ -30,6 +31,7 @@ class KeyIndex:
         indexed = np.flatnonzero(keys >= 0)
         bits = max(4, int(2 * max(len(indexed), 1) - 1).bit_length())
         self._shift = np.uint64(64 - bits)
+        self._bits_off = 64 - bits
         self._mask = (1 << bits) - 1
         self.slots = np.full(1 << bits, _EMPTY, np.int32)
         self._insert(indexed)
@@ -38,8 +40,7 @@ class KeyIndex:
         return int(np.count_nonzero(self.slots != _EMPTY))
 
     def _home(self, keys: IntArray) -> IntArray:
-        with np.errstate(over="ignore"):
-            hashed = (keys.astype(np.uint64) * _GOLDEN) >> self._shift
+        hashed = (keys.astype(np.uint64) * _GOLDEN) >> self._shift  # wraps around, as hashing wants
         return hashed.astype(np.int64)
 
     def _insert(self, rows: IntArray) -> None:
@@ -54,6 +55,18 @@ class KeyIndex:
             waiting = np.ones(rows.size, bool)
             waiting[placed] = False
             rows, slot = rows[waiting], (slot[waiting] + 1) & self._mask
+
+    def find_one(self, key: int) -> int:
+        """The row of one key, or -1: :meth:`find` without the cost of arrays."""
+        if key < 0:
+            return _EMPTY
+        slot = ((key * _GOLDEN_INT) & _U64) >> self._bits_off
+        slots, keys = self.slots, self.keys
+        while True:
+            row = int(slots[slot])
+            if row == _EMPTY or int(keys[row]) == key:
+                return row
+            slot = (slot + 1) & self._mask
 
     def find(self, keys: IntArray) -> IntArray:
         """The row of each key, or -1."""

@@ -318,12 +318,12 @@ class RegistrySnapshot:
     def _id_row(self, citizen_id: str) -> int:
         if len(citizen_id) != 12 or not citizen_id.isdigit() or not citizen_id.isascii():
             return -1
-        return int(self.id_index.find(np.array([int(citizen_id)], np.int64))[0])
+        return self.id_index.find_one(int(citizen_id))
 
     def _legacy_row(self, legacy_id: str) -> int:
         if len(legacy_id) != 9 or not legacy_id.isdigit() or not legacy_id.isascii():
             return -1
-        return int(self.legacy_index.find(np.array([int(legacy_id)], np.int64))[0])
+        return self.legacy_index.find_one(int(legacy_id))
 
     def by_id(self, citizen_id: str) -> RegistryCitizen | None:
         found = self._by_id.get(citizen_id)
