@@ -19,6 +19,7 @@ back for the per-record path. The tests hold the two paths to the same output by
 from __future__ import annotations
 
 import json
+import operator
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -56,13 +57,13 @@ _EXACT, _REPAIRED, _LEGACY_FOUND, _NORMALIZED = range(4)
 _SOURCE = '{"name":"vn.lgsp.SourcePosition","type":"record","fields":[{"name":"topic","type":"string"},{"name":"partition","type":"int"},{"name":"offset","type":"long"}]}'  # noqa: E501
 _RECONCILED_FIELDS = (
     ("record_id", '"string"'),
-    ("department", '"string"'),
     ("agency", '"string"'),
     ("occurred_at", '"long"'),
-    ("source", _SOURCE),
-    ("reason", '"string"'),
     ("citizen", None),
     ("dossier", None),
+    ("department", '"string"'),
+    ("reason", '"string"'),
+    ("source", _SOURCE),
     ("reconciled_at", '"long"'),
     ("original_schema_id", '"int"'),
     ("original", '"bytes"'),
@@ -108,14 +109,15 @@ class BatchReconciler:
         self._plans: dict[int, ScanPlan | None] = {}
         self._parts = self._reconciled_parts(departments)
         self._frame = frame(reconciled_schema_id, b"")
-        self._reasons = [encode_long(len(r.value)) + r.value.encode() for r in _REASONS]
+        self._reasons = [_string(r.value) for r in _REASONS]
+        self._codes, self._middle = self._middles()
 
     def _reconciled_parts(self, departments: dict[str, str]) -> dict[str, tuple[bytes, bytes]] | None:
         """Per topic: the encoded department and source topic; None if the schema is not the hub's."""
         try:
             fields = self._expanded(self.schema_id)["fields"]
             shape = {f["name"]: _canonical(f["type"]) for f in fields}
-            times = [fields[i]["type"].get("logicalType") for i in (3, 8)]
+            times = [fields[i]["type"].get("logicalType") for i in (2, 8)]
         except (HubError, KeyError, TypeError, AttributeError, IndexError):
             return None
         if (
@@ -126,6 +128,17 @@ class BatchReconciler:
             return None
         self._citizen, self._dossier = shape["citizen"], shape["dossier"]
         return {topic: (_string(department), _string(topic)) for topic, department in departments.items()}
+
+    def _middles(self) -> tuple[dict[str, int], npt.NDArray[np.object_]]:
+        """Topic → code, and per (code, outcome) the encoded department, reason and source topic."""
+        parts = self._parts or {}
+        codes = {topic: code for code, topic in enumerate(parts)}
+        table = np.empty((len(parts), len(_REASONS)), object)
+        for topic, code in codes.items():
+            department, source = parts[topic]
+            for k, reason in enumerate(self._reasons):
+                table[code, k] = department + reason + source
+        return codes, table
 
     def _expanded(self, schema_id: int) -> Any:
         self.codec.schema(schema_id)  # RecordDecodeError if unknown
@@ -234,19 +247,18 @@ class BatchReconciler:
         blob, name_at, name_len = registry.blob, registry.name_at[at], registry.name_len[at]
         start, length, text_high = parts[4], parts[5], parts[6]
         end = start + length
-        same = np.fromiter(
-            (
-                values[r][s:e] == blob[a : a + n]
-                for r, s, e, a, n in zip(
-                    rows.tolist(),
-                    start.tolist(),
-                    end.tolist(),
-                    name_at.tolist(),
-                    length.tolist(),
-                    strict=True,
-                )
+        starts: Any = blob.startswith  # blob.startswith(name, at): equal to the name there, no copy
+        same: BoolArray = np.fromiter(
+            map(
+                starts,
+                map(
+                    operator.getitem,
+                    [values[r] for r in rows.tolist()],
+                    map(slice, start.tolist(), end.tolist()),
+                ),
+                name_at.tolist(),
             ),
-            bool,
+            np.bool_,
             len(rows),
         )
         same &= (length == name_len) & (text_high == registry.name_high[at])
@@ -272,55 +284,41 @@ class BatchReconciler:
         now: datetime,
         result: BatchResult,
     ) -> None:
-        """The reconciled record of each row, field by field in the schema's order, a group of
-        rows with the same topic and outcome at a time."""
-        positions = _pair_varints(partitions[rows], offsets[rows])
-        tails = _pair_varints(_schema_ids(buffer, rows), buffer.lengths[rows], encode_timestamp_millis(now))
-        keys = _digits12(registry.ids[at])
-        citizen_start, citizen_end = registry.citizen_at[at].tolist(), registry.citizen_at[at + 1].tolist()
+        """The reconciled record of each row, field by field in the schema's order: the input's
+        head, the registry's citizen, the input's dossier, the department, outcome and source
+        topic (one of a few constants), the numbers of the row, the original."""
         row_list = rows.tolist()
-        topic_of = [topics[r] for r in row_list]
-        groups: dict[tuple[str, int], list[int]] = {}
-        for i, group in enumerate(zip(topic_of, how.tolist(), strict=True)):
-            groups.setdefault(group, []).append(i)
-        blob, head, join = registry.blob, self._frame, b"".join
-        record_end, cit, dossier_start, dossier_end = (p.tolist() for p in parts[:4])
-        for (topic, k), members in groups.items():
-            department, source = self._parts[topic]  # type: ignore[index]
-            reason = self._reasons[k]
-            result.values += [
-                join(
-                    (
-                        head,
-                        value[HEADER_SIZE:e],
-                        department,
-                        value[e:c0],
-                        source,
-                        position,
-                        reason,
-                        blob[cs:ce],
-                        value[d0:d1],
-                        tail,
-                        value,
-                    )
-                )
-                for value, e, c0, position, cs, ce, d0, d1, tail in zip(
-                    [values[row_list[i]] for i in members],
-                    [record_end[i] for i in members],
-                    [cit[i] for i in members],
-                    [positions[i] for i in members],
-                    [citizen_start[i] for i in members],
-                    [citizen_end[i] for i in members],
-                    [dossier_start[i] for i in members],
-                    [dossier_end[i] for i in members],
-                    [tails[i] for i in members],
-                    strict=True,
-                )
-            ]
-            result.rows += [row_list[i] for i in members]
-            result.keys += [keys[i] for i in members]
-            result.reasons += [_REASONS[k].value] * len(members)
-            result.counts[topic, _REASONS[k].value] += len(members)
+        codes = np.fromiter((self._codes.get(topics[r], -1) for r in row_list), np.int64, len(row_list))
+        known = codes >= 0
+        if not known.all():
+            row_list = rows[known].tolist()
+            rows, at, how, parts, codes = rows[known], at[known], how[known], parts[:, known], codes[known]
+        numbers = _concat_varints(
+            [partitions[rows], offsets[rows], None, _schema_ids(buffer, rows), buffer.lengths[rows]],
+            encode_timestamp_millis(now),
+        )
+        head, join, blob = self._frame, b"".join, registry.blob
+        result.values += [
+            join((head, value[HEADER_SIZE:c0], blob[cs:ce], value[d0:d1], middle, number, value))
+            for value, c0, cs, ce, d0, d1, middle, number in zip(
+                [values[r] for r in row_list],
+                parts[1].tolist(),
+                registry.citizen_at[at].tolist(),
+                registry.citizen_at[at + 1].tolist(),
+                parts[2].tolist(),
+                parts[3].tolist(),
+                self._middle[codes, how].tolist(),
+                numbers,
+                strict=True,
+            )
+        ]
+        result.rows += row_list
+        result.keys += _digits12(registry.ids[at])
+        reasons = np.array([r.value for r in _REASONS], object)[how].tolist()
+        result.reasons += reasons
+        names = list(self._codes)
+        for (code, k), count in Counter(zip(codes.tolist(), how.tolist(), strict=True)).items():
+            result.counts[names[code], _REASONS[k].value] += count
 
 
 def _schema_ids(buffer: BatchBuffer, rows: IntArray) -> IntArray:
@@ -406,44 +404,44 @@ def _string(text: str) -> bytes:
 
 
 def _varint_grid(values: IntArray) -> tuple[npt.NDArray[np.uint8], IntArray]:
-    """Zig-zag varints of ``values``: a row of up to ten bytes each, and each one's length."""
+    """Zig-zag varints of ``values``: a row of bytes each (as wide as the longest), and each
+    one's length."""
     z = ((values << 1) ^ (values >> 63)).astype(np.uint64)
-    grid = np.zeros((len(values), 10), np.uint8)
+    columns: list[npt.NDArray[np.uint8]] = []
     size = np.zeros(len(values), np.int64)
     going = np.ones(len(values), bool)
-    for i in range(10):
+    while going.any() and len(columns) < 10:
         low = (z & np.uint64(0x7F)).astype(np.uint8)
         z >>= np.uint64(7)
         more = z > 0
-        grid[:, i] = np.where(going, low | (more.astype(np.uint8) << 7), 0)
+        columns.append(np.where(going, low | (more.astype(np.uint8) << 7), 0).astype(np.uint8))
         size += going
         going &= more
-        if not going.any():
-            break
-    return grid, size
+    return np.stack(columns, axis=1), size
 
 
-def _pair_varints(first: IntArray, second: IntArray, prefix: bytes = b"") -> list[bytes]:
-    """``prefix`` + varint(first[i]) + varint(second[i]) for every i, as bytes objects."""
-    n, lead = len(first), len(prefix)
-    a, a_size = _varint_grid(first)
-    b, b_size = _varint_grid(second)
-    width = lead + 21  # the last column takes the unused cells, and stays zero
-    grid = np.zeros((n, width), np.uint8)
-    grid[:, :lead] = np.frombuffer(prefix, np.uint8)
-    rows, cols = np.arange(n)[:, None], np.arange(10)
-    grid[rows, np.where(cols < a_size[:, None], lead + cols, width - 1)] = np.where(
-        cols < a_size[:, None], a, 0
-    )
-    start = lead + a_size
-    grid[rows, np.where(cols < b_size[:, None], start[:, None] + cols, width - 1)] = np.where(
-        cols < b_size[:, None], b, 0
-    )
-    size = start + b_size
-    out: list[bytes] = grid.view(f"S{width}").ravel().tolist()
-    for i in np.flatnonzero(grid[np.arange(n), size - 1] == 0).tolist():  # S-strings drop trailing NULs
-        out[i] += bytes(int(size[i]) - len(out[i]))
-    return out
+def _concat_varints(columns: list[IntArray | None], constant: bytes) -> list[bytes]:
+    """Per row, the varints of each column's value, ``constant`` in place of each None."""
+    n = len(next(c for c in columns if c is not None))
+    grids = []
+    for column in columns:
+        if column is None:
+            grid = np.broadcast_to(np.frombuffer(constant, np.uint8), (n, len(constant)))
+            grids.append((grid, np.full(n, len(constant), np.int64)))
+        else:
+            grids.append(_varint_grid(column))
+    width = sum(g.shape[1] for g, _ in grids) + 1  # the last column takes the unused cells
+    out = np.zeros((n, width), np.uint8)
+    rows, at = np.arange(n)[:, None], np.zeros(n, np.int64)
+    for grid, size in grids:
+        cols = np.arange(grid.shape[1])
+        inside = cols < size[:, None]
+        out[rows, np.where(inside, at[:, None] + cols, width - 1)] = np.where(inside, grid, 0)
+        at = at + size
+    joined: list[bytes] = out.view(f"S{width}").ravel().tolist()
+    for i in np.flatnonzero(out[np.arange(n), at - 1] == 0).tolist():  # S-strings drop trailing NULs
+        joined[i] += bytes(int(at[i]) - len(joined[i]))
+    return joined
 
 
 def _digits12(numbers: IntArray) -> list[bytes]:

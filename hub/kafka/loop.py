@@ -187,7 +187,7 @@ class StageRunner:
         self.stats.at_end -= gone
 
     def _records(self, messages: list[Message]) -> list[Message]:
-        batch = [message for message in messages if message.error() is None]
+        batch = [m for m, error in zip(messages, map(Message.error, messages), strict=True) if error is None]
         if self.stats.at_end and batch:
             self.stats.at_end -= {position(message) for message in batch}
         if len(batch) < len(messages):
@@ -219,7 +219,7 @@ class StageRunner:
 
     def _count(self, batch: list[Message], outputs: Sequence[OutMessage]) -> None:
         name = self.stage.name
-        for topic, n in Counter(m.topic() for m in batch).items():
+        for topic, n in Counter(map(Message.topic, batch)).items():
             self.metrics.stage_consumed.labels(name, topic).inc(n)
         topics = outputs.topics if isinstance(outputs, Outputs) else [o.topic for o in outputs]
         for topic, n in Counter(topics).items():
@@ -254,7 +254,8 @@ class StageRunner:
 
     def _commit(self, consumer: Consumer, batch: list[Message]) -> None:
         # A partition's messages come in offset order: the last one seen is the one to commit.
-        positions = cast(dict[tuple[str, int], int], {(m.topic(), m.partition()): m.offset() for m in batch})
+        at = zip(map(Message.topic, batch), map(Message.partition, batch), strict=True)
+        positions = cast(dict[tuple[str, int], int], dict(zip(at, map(Message.offset, batch), strict=True)))
         offsets = [TopicPartition(t, p, o + 1) for (t, p), o in positions.items()]
         try:
             consumer.commit(offsets=offsets, asynchronous=False)

@@ -158,12 +158,15 @@ class ReconcileStage:
     def process(self, batch: list[Message]) -> Outputs:
         view, now = self.registry(), datetime.now(UTC)
         n = len(batch)
-        topics = [m.topic() or "" for m in batch]
+        values: list[Any] = list(map(Message.value, batch))
+        if None in values:  # a tombstone: the per-record path says what is wrong with it
+            values = [v or b"" for v in values]
+        topics: list[Any] = list(map(Message.topic, batch))
         decided = self.batch.run(
-            [m.value() or b"" for m in batch],
+            values,
             topics,
-            np.fromiter((m.partition() for m in batch), np.int64, n),
-            np.fromiter((m.offset() for m in batch), np.int64, n),
+            np.fromiter(map(Message.partition, batch), np.int64, n),
+            np.fromiter(map(Message.offset, batch), np.int64, n),
             view,
             now,
         )
