@@ -62,53 +62,65 @@ class BatchBuffer:
             self._high = high
         return self._high
 
-    def u8(self, at: IntArray) -> IntArray:
-        """The byte at each position, as int64."""
-        return self.data[at].astype(np.int64)
-
 
 @dataclass
 class BatchScan:
     """What a scan found, one entry per record of the batch (or of the subset scanned).
 
-    ``ok``: well formed to the last byte, no more and no less. ``spans``: top-level field
-    name → (start, end) positions in the buffer. ``values``: captured path → values (for a
-    string, its start; its length is in ``lengths``); ``present``: captured path inside a
-    union → whether the value is there. ``text_high``: bytes of 0x80 and above inside strings.
+    ``ok``: well formed so far (after :meth:`finish`: to the last byte, no more and no less).
+    ``end``: the position after the fields scanned. ``spans``: field name → (start, end)
+    positions in the buffer. ``values``: captured path → values (for a string, its start; its
+    length is in ``lengths``); ``present``: captured path inside a union → whether the value is
+    there. ``text_high`` (after :meth:`finish`): bytes of 0x80 and above inside strings.
     """
 
     ok: BoolArray
+    end: IntArray
+    known_high: IntArray  # high bytes accounted for outside strings
     spans: dict[str, tuple[IntArray, IntArray]] = field(default_factory=dict)
     values: dict[str, IntArray] = field(default_factory=dict)
     lengths: dict[str, IntArray] = field(default_factory=dict)
     present: dict[str, BoolArray] = field(default_factory=dict)
     text_high: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
 
+    def then(self, subset: IntArray, rest: BatchScan) -> None:
+        """Continue the records ``subset`` (indexes into this scan) with the scan of their
+        remaining fields."""
+        self.ok[subset] &= rest.ok
+        self.end[subset] = rest.end
+        self.known_high[subset] += rest.known_high
+
+    def finish(self, buffer: BatchBuffer, rows: IntArray) -> None:
+        """Require each record to end where its value ends; count the high bytes in strings."""
+        self.ok &= self.end == buffer.ends[rows]
+        self.text_high = buffer.high_bytes()[rows] - self.known_high
+
 
 class _Cursor:
-    """Positions of the records being scanned, one per record, and what was checked so far."""
+    """Positions of the records being scanned, one per record, and what was checked so far.
+
+    Positions only move forward; a record read past its end fails :meth:`BatchScan.finish`, and
+    every read is clipped to the buffer, so a malformed record never reads out of bounds.
+    """
 
     def __init__(self, buffer: BatchBuffer, rows: IntArray, start: IntArray) -> None:
         self.buffer = buffer
         self.p = start.copy()
         self.end = buffer.ends[rows]
         self.ok = np.ones(len(rows), bool)
-        self.known_high = np.zeros(len(rows), np.int64)  # high bytes accounted for outside strings
+        self.known_high = np.zeros(len(rows), np.int64)
+        self._last = len(buffer.data) - 1
+
+    def u8(self, at: IntArray) -> IntArray:
+        """The byte at each position (clipped to the buffer), as int64."""
+        return self.buffer.data[np.minimum(at, self._last)].astype(np.int64)
 
     def fail(self, bad: BoolArray, active: BoolArray | None) -> None:
-        """Mark ``bad`` rows (among the active ones) as malformed and park them at their end."""
-        if active is not None:
-            bad = bad & active
-        self.ok &= ~bad
-        self.p = np.where(bad, self.end, self.p)
+        """Mark ``bad`` rows (among the active ones) as malformed."""
+        self.ok &= ~bad if active is None else ~(bad & active)
 
     def advance(self, by: IntArray | int, active: BoolArray | None) -> None:
-        moved = self.p + by
-        if active is not None:
-            moved = np.where(active, moved, self.p)
-        over = moved > self.end
-        self.p = np.where(over, self.end, moved)
-        self.ok &= ~over
+        self.p = self.p + (by if active is None else np.where(active, by, 0))
 
     def varint(self, active: BoolArray | None) -> IntArray:
         """The zig-zag varint at each active position; moves past it.
@@ -116,13 +128,16 @@ class _Cursor:
         Varints a decoder would read but an encoder never writes (longer than nine bytes, or
         ending in a zero byte) mark their record as not well formed: left to a decoder.
         """
-        buffer, p = self.buffer, self.p
-        byte = buffer.u8(p)
-        raw = byte & 0x7F
-        size = np.ones(len(p), np.int64)
+        p = self.p
+        byte = self.u8(p)
         more = byte >= 0x80
         if active is not None:
             more &= active
+        if not more.any():  # one byte each, the common case
+            self.p = p + 1 if active is None else p + active
+            return (byte >> 1) ^ -(byte & 1)
+        raw = byte & 0x7F
+        size = np.ones(len(p), np.int64)
         going = np.flatnonzero(more)
         odd = np.zeros(len(p), bool)
         shift = 7
@@ -130,18 +145,16 @@ class _Cursor:
             if shift > 56:
                 odd[going] = True
                 break
-            byte = buffer.u8(p[going] + size[going])
+            byte = self.u8(p[going] + size[going])
             raw[going] |= (byte & 0x7F) << shift
             size[going] += 1
             odd[going[byte == 0]] = True
             going = going[byte >= 0x80]
             shift += 7
-        if going.size or odd.any():
-            self.fail(odd, None)
-        value = (raw >> 1) ^ -(raw & 1)
-        self.known_high += np.where(active, size - 1, 0) if active is not None else size - 1
+        self.fail(odd, None)
+        self.known_high += size - 1  # inactive rows have size 1
         self.advance(size, active)
-        return value
+        return (raw >> 1) ^ -(raw & 1)
 
 
 # Values a decoder turns into a date or a datetime (years 1 to 9999), a day inside each end.
@@ -153,27 +166,25 @@ _RANGES = {
 
 
 class ScanPlan:
-    """How to scan one record schema, and which values to capture on the way.
+    """How to scan some fields of one record schema, and which values to capture on the way.
 
     ``capture`` names paths of fields (``"citizen.SoDinhDanh"``): a string's start and length,
     a number's or an enum's value, and for a union whether it is there.
     """
 
-    def __init__(self, schema: dict[str, Any], capture: frozenset[str]) -> None:
-        self.schema = schema
+    def __init__(self, fields: list[dict[str, Any]], capture: frozenset[str]) -> None:
+        self.fields = fields
         self.capture = capture
 
     def scan(self, buffer: BatchBuffer, rows: IntArray, start: IntArray) -> BatchScan:
-        """Scan the records ``rows`` of ``buffer``, each from its position in ``start``."""
+        """Scan the fields of the records ``rows`` of ``buffer``, each from its ``start``."""
         cursor = _Cursor(buffer, rows, start)
-        out = BatchScan(cursor.ok)
-        for f in self.schema["fields"]:
+        out = BatchScan(cursor.ok, cursor.p, cursor.known_high)
+        for f in self.fields:
             begin = cursor.p
             self._value(f["type"], f["name"], cursor, None, out)
             out.spans[f["name"]] = (begin, cursor.p)
-        cursor.ok &= cursor.p == cursor.end
-        out.ok = cursor.ok
-        out.text_high = buffer.high_bytes()[rows] - cursor.known_high
+        out.ok, out.end, out.known_high = cursor.ok, cursor.p.copy(), cursor.known_high
         return out
 
     def _value(
@@ -188,9 +199,10 @@ class ScanPlan:
         elif kind == "string":
             size = cursor.varint(active)
             cursor.fail(size < 0, active)
+            size = np.clip(size, 0, cursor.end - cursor.p + 1)  # past the end is past enough
             if path in self.capture:
-                out.values[path], out.lengths[path] = cursor.p, np.maximum(size, 0)
-            cursor.advance(np.maximum(size, 0), active)
+                out.values[path], out.lengths[path] = cursor.p, size
+            cursor.advance(size, active)
         elif kind in ("int", "long"):
             value = cursor.varint(active)
             bounds = _RANGES.get(schema.get("logicalType", "") if isinstance(schema, dict) else "")
@@ -204,7 +216,7 @@ class ScanPlan:
             if path in self.capture:
                 out.values[path] = index
         elif kind == "boolean":
-            byte = cursor.buffer.u8(cursor.p)
+            byte = cursor.u8(cursor.p)
             cursor.fail(byte > 1, active)
             cursor.advance(1, active)
         elif kind in ("double", "float"):
@@ -230,18 +242,20 @@ class ScanPlan:
 
     def _raw(self, width: int, cursor: _Cursor, active: BoolArray | None) -> None:
         """Bytes taken as they are (a double, a float): their high bytes are not text."""
-        at = cursor.p[:, None] + np.arange(width)
-        high = (cursor.buffer.data[at] >= 0x80).sum(axis=1)
-        cursor.known_high += np.where(active, high, 0) if active is not None else high
+        high = (cursor.u8(cursor.p[:, None] + np.arange(width)) >= 0x80).sum(axis=1)
+        cursor.known_high += high if active is None else np.where(active, high, 0)
         cursor.advance(width, active)
 
 
-def scan_plan(expanded: Any, capture: frozenset[str] = frozenset()) -> ScanPlan | None:
-    """A plan for the fastavro-parsed, expanded record schema, or None if it has a shape the
-    scan does not read."""
+def scan_plan(
+    expanded: Any, capture: frozenset[str] = frozenset(), first: int = 0, last: int | None = None
+) -> ScanPlan | None:
+    """A plan for fields ``first`` to ``last`` of the fastavro-parsed, expanded record schema,
+    or None if one of them has a shape the scan does not read."""
     if not isinstance(expanded, dict) or expanded.get("type") != "record":
         return None
-    return ScanPlan(expanded, capture) if _scannable(expanded) else None
+    fields = expanded["fields"][first:last]
+    return ScanPlan(fields, capture) if all(_scannable(f["type"]) for f in fields) else None
 
 
 def _scannable(schema: Any) -> bool:

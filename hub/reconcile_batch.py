@@ -106,7 +106,8 @@ class BatchReconciler:
         self.codec = codec
         self.schema_id = reconciled_schema_id
         self.max_bytes = max_bytes
-        self._plans: dict[int, ScanPlan | None] = {}
+        self._plans: dict[int, ScanPlan | None] = {}  # per schema id: its fields after the head
+        self._head: ScanPlan | None = None  # the head, the same in every schema with a plan
         self._parts = self._reconciled_parts(departments)
         self._frame = frame(reconciled_schema_id, b"")
         self._reasons = [_string(r.value) for r in _REASONS]
@@ -145,7 +146,8 @@ class BatchReconciler:
         return fastavro.parse_schema(json.loads(self.codec.text(schema_id)), expand=True)
 
     def _plan(self, schema_id: int) -> ScanPlan | None:
-        """How to read records of ``schema_id``, or None for the per-record path."""
+        """How to read the rest of a record of ``schema_id`` after its head, or None for the
+        per-record path."""
         if schema_id in self._plans:
             return self._plans[schema_id]
         plan = None
@@ -159,7 +161,9 @@ class BatchReconciler:
                 and _canonical(fields[3]["type"]) == self._citizen
                 and _canonical(fields[4]["type"]) == self._dossier
             ):
-                plan = scan_plan(expanded, _CAPTURE)
+                head = scan_plan(expanded, _CAPTURE, 0, len(_HEAD))
+                plan = scan_plan(expanded, frozenset(), len(_HEAD)) if head is not None else None
+                self._head = self._head or head
         except (HubError, KeyError, TypeError, AttributeError, ValueError):
             plan = None
         self._plans[schema_id] = plan
@@ -179,33 +183,39 @@ class BatchReconciler:
         if self._parts is None or not isinstance(registry, RegistrySnapshot) or not values:
             return result
         buffer = BatchBuffer(values)
-        matched = [self._match(buffer, head, registry) for head in self._scan(buffer)]
-        if not matched:
+        head = self._scan(buffer)
+        if head is None:
             return result
-        rows, at, how = (np.concatenate(column) for column in list(zip(*matched, strict=True))[:3])
-        parts = np.concatenate([m[3] for m in matched], axis=1)
+        rows, at, how, parts = self._match(buffer, head, registry)
         how = self._names(values, rows, at, how, parts, registry)
         keep = how >= 0
         rows, at, how, parts = rows[keep], at[keep], how[keep], parts[:, keep]
         self._build(values, buffer, rows, at, how, parts, topics, partitions, offsets, registry, now, result)
         return result
 
-    def _scan(self, buffer: BatchBuffer) -> list[_Head]:
-        """Scan the well-framed records, a schema at a time."""
+    def _scan(self, buffer: BatchBuffer) -> _Head | None:
+        """Scan the well-framed records of known schemas: the head they share all at once, the
+        rest a schema at a time."""
         starts, lengths = buffer.starts, buffer.lengths
         framed = (lengths > HEADER_SIZE) & (lengths <= self.max_bytes)
         framed[framed] = buffer.data[starts[framed]] == MAGIC_BYTE
         rows = np.flatnonzero(framed)
-        if not rows.size:
-            return []
         schema_ids = _schema_ids(buffer, rows)
-        heads = []
+        tails = {}
         for schema_id in np.unique(schema_ids).tolist():
             plan = self._plan(int(schema_id))
             if plan is not None:
-                chosen = rows[schema_ids == schema_id]
-                heads.append(_Head(chosen, plan.scan(buffer, chosen, starts[chosen] + HEADER_SIZE)))
-        return heads
+                tails[schema_id] = plan
+        known = np.isin(schema_ids, list(tails))
+        rows, schema_ids = rows[known], schema_ids[known]
+        if self._head is None or not rows.size:
+            return None
+        scan = self._head.scan(buffer, rows, starts[rows] + HEADER_SIZE)
+        for schema_id, plan in tails.items():
+            subset = np.flatnonzero(schema_ids == schema_id)
+            scan.then(subset, plan.scan(buffer, rows[subset], scan.end[subset]))
+        scan.finish(buffer, rows)
+        return _Head(rows, scan)
 
     def _match(
         self, buffer: BatchBuffer, head: _Head, registry: RegistrySnapshot
@@ -389,7 +399,9 @@ def _repaired(declared: bytes, registry: RegistrySnapshot) -> tuple[int, int]:
 
 def _number(buffer: BatchBuffer, start: IntArray, length: IntArray) -> tuple[IntArray, BoolArray]:
     """The decimal number in each string of up to twelve bytes, and whether it is all digits."""
-    grid = buffer.u8(np.minimum(start, len(buffer.data) - 12)[:, None] + np.arange(12)) - 48
+    grid = (
+        buffer.data[np.minimum(start, len(buffer.data) - 12)[:, None] + np.arange(12)].astype(np.int64) - 48
+    )
     inside = np.arange(12) < length[:, None]
     digits = ((grid >= 0) & (grid <= 9)) | ~inside
     grid = np.where(inside, grid, 0)
