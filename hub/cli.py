@@ -187,6 +187,8 @@ def run(
             f"exchange {url}; metrics {server.url}"
         )
         _wait_for_signal(pipeline.stop)
+        if pipeline.failed:  # a stage stopped on its own: exit non-zero, so a supervisor restarts us
+            raise HubError("; ".join(f"stage {name} stopped: {why}" for name, why in pipeline.failed.items()))
 
 
 from hub.commands.bench import bench  # noqa: E402

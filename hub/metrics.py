@@ -54,6 +54,13 @@ class HubMetrics:
             ["department", "outcome", "reason"],
             registry=r,
         )
+        self.reconcile_paths = Counter(
+            "hub_reconcile_records",
+            "Records reconciled by the batch path (array operations) or one by one; "
+            "'fallback' counts batches the batch path failed on and left whole to the per-record path.",
+            ["path"],
+            registry=r,
+        )
         self.registry_citizens = Gauge(
             "hub_registry_citizens", "Citizens in the reconciler's registry view.", registry=r
         )

@@ -62,6 +62,7 @@ class Pipeline:
             for name in stages
         }
         self._threads: list[threading.Thread] = []
+        self.failed: dict[str, str] = {}  # stage → why it stopped on its own
 
     def _reconcile(self) -> Stage:
         rt = self.runtime
@@ -90,8 +91,8 @@ class Pipeline:
         try:
             runner.run()
         except Exception as exc:
-            runner.stats.last_error = f"{type(exc).__name__}: {exc}"
-            _log.error("stage %s stopped: %s", name, exc)
+            runner.stats.last_error = self.failed[name] = f"{type(exc).__name__}: {exc}"
+            _log.exception("stage %s stopped: %s", name, exc)
             self.stop.set()
 
     def close(self, timeout: float = 20.0) -> None:

@@ -190,7 +190,10 @@ class BatchReconciler:
         how = self._names(values, rows, at, how, parts, registry)
         keep = how >= 0
         rows, at, how, parts = rows[keep], at[keep], how[keep], parts[:, keep]
-        self._build(values, buffer, rows, at, how, parts, topics, partitions, offsets, registry, now, result)
+        if rows.size:
+            self._build(
+                values, buffer, rows, at, how, parts, topics, partitions, offsets, registry, now, result
+            )
         return result
 
     def _scan(self, buffer: BatchBuffer) -> _Head | None:
@@ -422,7 +425,7 @@ def _varint_grid(values: IntArray) -> tuple[npt.NDArray[np.uint8], IntArray]:
     columns: list[npt.NDArray[np.uint8]] = []
     size = np.zeros(len(values), np.int64)
     going = np.ones(len(values), bool)
-    while going.any() and len(columns) < 10:
+    while not columns or (going.any() and len(columns) < 10):
         low = (z & np.uint64(0x7F)).astype(np.uint8)
         z >>= np.uint64(7)
         more = z > 0

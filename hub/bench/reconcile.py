@@ -57,9 +57,11 @@ def count_outputs(
     timeout: float,
     milestones: tuple[int, ...] = (),
     on_milestone: Callable[[int], None] | None = None,
+    check: Callable[[], None] = lambda: None,
 ) -> Arrivals:
     """Count messages arriving on ``topics`` until ``expected`` have, noting when each milestone
-    (a count) was passed and calling ``on_milestone`` then."""
+    (a count) was passed and calling ``on_milestone`` then; ``check`` runs while waiting (it
+    raises to give up, e.g. when a process being measured has died)."""
     from hub.kafka.clients import KafkaClients
 
     consumer = KafkaClients({"bootstrap.servers": bootstrap}).consumer(
@@ -77,6 +79,7 @@ def count_outputs(
                 if error is not None:
                     raise HubError(f"bench consumer: {error.str()}")
             if not messages:
+                check()
                 continue
             now = time.perf_counter()
             arrivals.first = arrivals.first or now
@@ -152,15 +155,23 @@ def bench_reconcile(
                 "HUB_EXCHANGE_URL": "http://127.0.0.1:9",  # not used by the reconcile stage
             }
             launched = time.perf_counter()
+            logs = [Path(tmp) / f"reconcile-{i}.log" for i in range(processes)]
             workers = [
                 subprocess.Popen(
                     [sys.executable, "-m", "hub.cli", "run", "--stage", "reconcile"],
                     env=env,
                     stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
+                    stderr=log.open("wb"),
                 )
-                for _ in range(processes)
+                for log in logs
             ]
+
+            def alive() -> None:
+                for worker, log in zip(workers, logs, strict=True):
+                    if worker.poll() is not None:
+                        tail = log.read_text(errors="replace").strip()[-1500:]
+                        raise HubError(f"a reconciliation process exited ({worker.returncode}):\n{tail}")
+
             pids = {"reconciliation": [w.pid for w in workers]}
             if runtime.broker is not None:
                 pids["broker"] = [runtime.broker.pid]
@@ -172,7 +183,7 @@ def bench_reconcile(
 
             try:
                 arrivals = count_outputs(
-                    bootstrap, [RECONCILED.name, REJECTED.name], records, 600, (low, high), note_cpu
+                    bootstrap, [RECONCILED.name, REJECTED.name], records, 600, (low, high), note_cpu, alive
                 )
                 peaks = [_peak_rss_mib(w.pid) for w in workers]
             finally:

@@ -156,7 +156,7 @@ def test_matched_record_goes_to_reconciled(codec: AvroCodec) -> None:
     out = verdict.output
     assert out.topic == RECONCILED.name
     assert out.key == AN.citizen_id.encode()
-    assert out.headers == [("traceparent", b"00-abc")]
+    assert out.headers == []  # the source position leads to the original message and its headers
     schema_id, record = codec.decode(out.value)
     assert schema_id == RECONCILED_ID
     assert record["original"] == value  # the department's bytes, unaltered
@@ -385,3 +385,43 @@ def test_stage_reads_the_department_topics() -> None:
     assert set(ReconcileStage.inputs) == {t.name for t in DEPARTMENT_TOPICS.values()}
     assert ReconcileStage.name == "reconcile"
     assert ReconcileStage.group == "hub.reconcile"
+
+
+def _paths(metrics: HubMetrics) -> dict[str, float | None]:
+    sample = metrics.registry.get_sample_value
+    return {p: sample("hub_reconcile_records_total", {"path": p}) for p in ("batch", "record", "fallback")}
+
+
+def test_stage_decides_the_common_case_as_a_batch_and_the_rest_one_by_one(codec: AvroCodec) -> None:
+    metrics = HubMetrics(CollectorRegistry())
+    stage = ReconcileStage(codec, lambda: REGISTRY, PROVINCES, RECONCILED_ID, metrics)
+    batch = [
+        message(land_value(codec, citizen(), "r1"), offset=1),
+        message(land_value(codec, citizen(SoDinhDanh="074 085 001 234"), "r2"), offset=2),
+        message(civil_value(codec, citizen(HOA), NOW, date(2026, 11, 2)), topic=CIVIL, offset=3),
+        message(None, offset=4),
+    ]
+    outputs = stage.process(batch)
+    expected = [decide(codec, m).output for m in batch]
+    assert [(o.topic, o.key, o.headers) for o in outputs] == [(o.topic, o.key, o.headers) for o in expected]
+    assert [codec.decode(o.value)[1]["reason"] for o in outputs[:2]] == ["MATCHED", "MATCHED_REPAIRED_ID"]
+    stage.committed()
+    assert _paths(metrics) == {"batch": 2, "record": 2, "fallback": None}
+
+
+def test_stage_decides_one_by_one_when_the_batch_path_fails(
+    codec: AvroCodec, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    metrics = HubMetrics(CollectorRegistry())
+    stage = ReconcileStage(codec, lambda: REGISTRY, PROVINCES, RECONCILED_ID, metrics)
+
+    def broken(*args: object) -> None:
+        raise IndexError("a bug in the shortcut")
+
+    monkeypatch.setattr(stage.batch, "run", broken)
+    batch = [message(land_value(codec, citizen(), f"r{i}"), offset=i) for i in range(3)]
+    outputs = stage.process(batch)
+    assert [o.topic for o in outputs] == [RECONCILED.name] * 3
+    assert "the batch path failed on 3 records" in caplog.text
+    stage.committed()
+    assert _paths(metrics) == {"batch": 0, "record": 3, "fallback": 1}
