@@ -340,7 +340,7 @@ def _schema_ids(buffer: BatchBuffer, rows: IntArray) -> IntArray:
     return id_bytes @ np.array([1 << 24, 1 << 16, 1 << 8, 1], np.int64)  # type: ignore[no-any-return]
 
 
-def _renamed(declared: bytes, registered: bytes, text_high: int, how: int) -> int:
+def _renamed(declared: bytes, registered: bytes | bytearray, text_high: int, how: int) -> int:
     """The outcome for a name that is not the registry's byte for byte: normalised, or -1 to
     leave it to the per-record path (a different name, or a string that is not UTF-8)."""
     try:

@@ -65,12 +65,12 @@ class _Columns:
 
     Per row only cheap lookups run in Python: the fixed-width parts (numbers, union branches,
     name lengths) are laid out with numpy, the rest comes from small caches (dates, residence
-    codes), and the whole blob is one join of every part.
+    codes), and the blob grows by one join of every part a chunk.
     """
 
     def __init__(self) -> None:
         self.arrays: dict[str, list[npt.NDArray[Any]]] = {k: [] for k in _ARRAYS}
-        self.parts: list[bytes] = []
+        self.blob = bytearray()  # grown in place: a final join would hold every part and the whole
         self.size = 0
         self._days: dict[Any, int] = {None: ALIVE}
         self._dob: dict[Any, bytes] = {}
@@ -101,7 +101,7 @@ class _Columns:
         for column in (2, 4, 5):
             size += np.fromiter(map(len, grid[:, column]), np.int64, n)
         at = self.size + np.cumsum(size) - size
-        self.parts.append(b"".join(grid.ravel().tolist()))
+        self.blob += b"".join(grid.ravel().tolist())
         self.size += int(size.sum())
         arrays = self.arrays
         arrays["ids"].append(_digits(cids, 12))
@@ -119,9 +119,8 @@ class _Columns:
         built: dict[str, Any] = {
             k: np.concatenate(v) if v else np.zeros(0, _ARRAYS[k]) for k, v in self.arrays.items()
         }
-        built["blob"] = b"".join(self.parts)
+        built["blob"], self.blob = self.blob, bytearray()
         built["citizen_at"] = np.append(built["citizen_at"], len(built["blob"]))
-        self.parts = []
         return built
 
 
@@ -273,7 +272,7 @@ class RegistrySnapshot:
         self.name_at: IntArray = built["name_at"]
         self.name_len: IntArray = built["name_len"]
         self.name_high: IntArray = built["name_high"]
-        self.blob: bytes = built["blob"]
+        self.blob: bytearray = built["blob"]
         self.citizen_at: IntArray = built["citizen_at"]
         self.replaced = np.zeros(len(self.ids), bool)  # a later change holds this row's citizen
         self.legacy_moved = np.zeros(len(self.ids), bool)  # a later change holds this row's legacy number
@@ -368,7 +367,7 @@ def _date(value: Any) -> date | None:
     return date.fromisoformat(value) if isinstance(value, str) else value
 
 
-def _read_varint(blob: bytes, pos: int) -> tuple[int, int]:
+def _read_varint(blob: bytes | bytearray, pos: int) -> tuple[int, int]:
     shift = z = 0
     while True:
         byte = blob[pos]
@@ -379,7 +378,7 @@ def _read_varint(blob: bytes, pos: int) -> tuple[int, int]:
         shift += 7
 
 
-def _read_text(blob: bytes, pos: int) -> tuple[str | None, int]:
+def _read_text(blob: bytes | bytearray, pos: int) -> tuple[str | None, int]:
     """A ``["null", "string"]`` value at ``pos``."""
     branch, pos = _read_varint(blob, pos)
     if branch == 0:
@@ -388,7 +387,7 @@ def _read_text(blob: bytes, pos: int) -> tuple[str | None, int]:
     return blob[pos : pos + size].decode(), pos + size
 
 
-def _decode(blob: bytes, pos: int, died: int) -> RegistryCitizen:
+def _decode(blob: bytes | bytearray, pos: int, died: int) -> RegistryCitizen:
     """The citizen whose :func:`encode_citizen` bytes start at ``pos``."""
     cid, pos = _read_text(blob, pos)
     legacy, pos = _read_text(blob, pos)
