@@ -9,11 +9,12 @@ citizen, the original record.
 
 It decides only what it can decide exactly as the per-record path would: a well-formed record
 of a department schema with the hub's common head (record id, agency, time, citizen, dossier)
-whose declared 12-digit number (or 11 digits, a lost leading zero; or, with no number, a
-9-digit legacy number) is in the registry, with the same name (byte for byte, or after
-normalisation), the same birth date or none, and a living citizen. Everything else (every
-rejection, numbers with separators, deaths, citizens changed since the snapshot) it hands
-back for the per-record path. The tests hold the two paths to the same output bytes.
+whose declared number (12 digits; 11, a lost leading zero; or one with separators, repaired as
+:func:`~hub.reconcile.repair_id` does; or, with no number, a 9-digit legacy number) is in the
+registry, with the same name (byte for byte, or after normalisation), the same birth date or
+none, and a living citizen. Everything else (every rejection, deaths, citizens changed since
+the snapshot, text that is not ASCII outside the name) it hands back for the per-record path.
+The tests hold the two paths to the same output bytes.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import repeat
 from typing import Any
 
 import fastavro
@@ -83,7 +85,7 @@ class BatchResult:
 
 @dataclass(frozen=True)
 class _Head:
-    """Where one record's parts are, for the records of one schema."""
+    """The scan of the records of known schemas (``rows``: their indexes in the batch)."""
 
     rows: IntArray  # batch indexes
     scan: BatchScan
@@ -301,7 +303,8 @@ class BatchReconciler:
         head, the registry's citizen, the input's dossier, the department, outcome and source
         topic (one of a few constants), the numbers of the row, the original."""
         row_list = rows.tolist()
-        codes = np.fromiter((self._codes.get(topics[r], -1) for r in row_list), np.int64, len(row_list))
+        of_topic = np.fromiter(map(self._codes.get, topics, repeat(-1, len(topics))), np.int64, len(topics))
+        codes = of_topic[rows]
         known = codes >= 0
         if not known.all():
             row_list = rows[known].tolist()

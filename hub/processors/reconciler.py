@@ -181,9 +181,10 @@ class ReconcileStage:
             self.metrics.reconcile_paths.labels("fallback").inc()
             decided = BatchResult()
         outputs = Outputs.sized(n, RECONCILED.name)
-        keys, values = outputs.keys, outputs.values
-        for row, key, value in zip(decided.rows, decided.keys, decided.values, strict=True):
-            keys[row], values[row] = key, value
+        if decided.rows:
+            outputs.keys, outputs.values = (
+                _scatter(n, decided.rows, c) for c in (decided.keys, decided.values)
+            )
         pending: Counter[tuple[str, str, str]] = Counter()
         for (topic, reason), count in decided.counts.items():
             pending[_department_of(topic), "reconciled", reason] += count
@@ -207,6 +208,13 @@ class ReconcileStage:
         self.metrics.reconcile_paths.labels("batch").inc(self._paths[0])
         self.metrics.reconcile_paths.labels("record").inc(self._paths[1])
         self._pending, self._paths = Counter(), (0, 0)
+
+
+def _scatter(n: int, rows: list[int], items: list[bytes]) -> list[Any]:
+    """A list of ``n`` with ``items`` at ``rows`` and None elsewhere, at C speed."""
+    column = np.full(n, None, object)
+    column[rows] = np.fromiter(items, object, len(items))
+    return column.tolist()
 
 
 def _department_of(topic: str) -> str:
