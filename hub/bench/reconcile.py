@@ -105,8 +105,8 @@ def _cpu_seconds(pid: int) -> float:
         return float("nan")
 
 
-def _peak_rss_mib(pid: int, field: str = "VmHWM") -> float:
-    """A process's peak resident memory (``VmRSS``: its resident memory now)."""
+def _memory_mib(pid: int, field: str = "VmHWM") -> float:
+    """A process's memory from /proc: ``VmHWM`` its peak resident set, ``VmRSS`` its resident set now."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith(f"{field}:"):
@@ -183,13 +183,13 @@ def bench_reconcile(
 
             def note_cpu(milestone: int) -> None:
                 cpu[milestone] = {who: sum(map(_cpu_seconds, ps)) for who, ps in pids.items()}
-                resident[:] = [_peak_rss_mib(w.pid, "VmRSS") for w in workers]
+                resident[:] = [_memory_mib(w.pid, "VmRSS") for w in workers]
 
             try:
                 arrivals = count_outputs(
                     bootstrap, [RECONCILED.name, REJECTED.name], records, 600, (low, high), note_cpu, alive
                 )
-                peaks = [_peak_rss_mib(w.pid) for w in workers]
+                peaks = [_memory_mib(w.pid) for w in workers]
             finally:
                 _stop(workers)
             faust_rate = _faust(bootstrap, database_url, faust_records, env) if faust_records else None

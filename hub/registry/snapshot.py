@@ -3,7 +3,7 @@
 The reconciler holds the whole province (~2.7 M citizens). The view keeps them as columns:
 numbers and dates as numpy arrays, indexed by :class:`~hub.registry.index.KeyIndex`, and each
 citizen's registry-verified fields as the very bytes a reconciled record carries (the
-``vn.lgsp.Citizen`` Avro encoding), end to end in one ``bytes`` object. A batch of records is
+``vn.lgsp.Citizen`` Avro encoding), end to end in one ``bytearray``. A batch of records is
 matched with a few array operations, and a matched record's citizen is copied, not encoded.
 
 Changes made after the snapshot (births, deaths, corrections) sit in small dicts in front of
@@ -25,7 +25,7 @@ from hub.avro_encoder import encode_long as _varint
 from hub.registry.index import KeyIndex
 from hub.registry.model import RegistryCitizen
 
-__all__ = ["ALIVE", "RegistrySnapshot", "encode_citizen"]
+__all__ = ["ALIVE", "RegistrySnapshot"]
 
 IntArray = npt.NDArray[np.int64]
 ALIVE = np.iinfo(np.int32).max  # ``died`` of a living citizen
@@ -41,23 +41,6 @@ def _present(text: str | None) -> bytes:
         return _NULL
     raw = text.encode()
     return b"\x02" + _varint(len(raw)) + raw
-
-
-def encode_citizen(citizen: RegistryCitizen) -> bytes:
-    """``citizen.as_citizen_record()`` in Avro binary (vn.lgsp.Citizen), without the codec."""
-    name = citizen.full_name.encode()
-    return b"".join(
-        (
-            _present(citizen.citizen_id),
-            _present(citizen.legacy_id),
-            _varint(len(name)),
-            name,
-            b"\x02" + _varint(citizen.date_of_birth.toordinal() - _EPOCH_ORDINAL),
-            _GENDER[citizen.gender],
-            _present(citizen.district_code),
-            _present(citizen.commune_code),
-        )
-    )
 
 
 class _Columns:
@@ -278,7 +261,6 @@ class RegistrySnapshot:
         self.legacy_moved = np.zeros(len(self.ids), bool)  # a later change holds this row's legacy number
         self.id_index = KeyIndex(self.ids)
         self.legacy_index = KeyIndex(self.legacy)
-        self._decoded: dict[int, RegistryCitizen] = {}
 
     def _add(self, columns: _Columns, rows: list[Sequence[Any]]) -> None:
         """Rows into the columns; the odd row the columns cannot hold goes into the dicts."""
@@ -339,12 +321,7 @@ class RegistrySnapshot:
 
     def citizen(self, row: int) -> RegistryCitizen:
         """The citizen of a column row, as the registry holds them."""
-        found = self._decoded.get(row)
-        if found is None:
-            found = _decode(self.blob, int(self.citizen_at[row]), int(self.died[row]))
-            if len(self._decoded) < 100_000:
-                self._decoded[row] = found
-        return found
+        return _decode(self.blob, int(self.citizen_at[row]), int(self.died[row]))
 
     def __len__(self) -> int:
         return int(np.count_nonzero(~self.replaced)) + len(self._by_id)
@@ -388,7 +365,7 @@ def _read_text(blob: bytes | bytearray, pos: int) -> tuple[str | None, int]:
 
 
 def _decode(blob: bytes | bytearray, pos: int, died: int) -> RegistryCitizen:
-    """The citizen whose :func:`encode_citizen` bytes start at ``pos``."""
+    """The citizen whose encoding (as :class:`_Columns` writes it) starts at ``pos``."""
     cid, pos = _read_text(blob, pos)
     legacy, pos = _read_text(blob, pos)
     size, pos = _read_varint(blob, pos)
