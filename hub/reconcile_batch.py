@@ -185,7 +185,8 @@ class BatchReconciler:
         if self._parts is None or not isinstance(registry, RegistrySnapshot) or not values:
             return result
         buffer = BatchBuffer(values)
-        head = self._scan(buffer)
+        codes = np.fromiter(map(self._codes.get, topics, repeat(-1, len(topics))), np.int64, len(topics))
+        head = self._scan(buffer, codes >= 0)
         if head is None:
             return result
         rows, at, how, parts = self._match(buffer, head, registry)
@@ -194,15 +195,15 @@ class BatchReconciler:
         rows, at, how, parts = rows[keep], at[keep], how[keep], parts[:, keep]
         if rows.size:
             self._build(
-                values, buffer, rows, at, how, parts, topics, partitions, offsets, registry, now, result
+                values, buffer, rows, at, how, parts, codes[rows], partitions, offsets, registry, now, result
             )
         return result
 
-    def _scan(self, buffer: BatchBuffer) -> _Head | None:
-        """Scan the well-framed records of known schemas: the head they share all at once, the
-        rest a schema at a time."""
+    def _scan(self, buffer: BatchBuffer, wanted: BoolArray) -> _Head | None:
+        """Scan the ``wanted``, well-framed records of known schemas: the head they share all at
+        once, the rest a schema at a time."""
         starts, lengths = buffer.starts, buffer.lengths
-        framed = (lengths > HEADER_SIZE) & (lengths <= self.max_bytes)
+        framed = wanted & (lengths > HEADER_SIZE) & (lengths <= self.max_bytes)
         framed[framed] = buffer.data[starts[framed]] == MAGIC_BYTE
         rows = np.flatnonzero(framed)
         schema_ids = _schema_ids(buffer, rows)
@@ -225,8 +226,8 @@ class BatchReconciler:
     def _match(
         self, buffer: BatchBuffer, head: _Head, registry: RegistrySnapshot
     ) -> tuple[IntArray, IntArray, IntArray, IntArray]:
-        """The records of one schema found in the registry, with the same birth date (or none)
-        and alive: their rows, registry rows, how they were found, and where their parts are."""
+        """The scanned records found in the registry, with the same birth date (or none) and
+        alive: their rows, registry rows, how they were found, and where their parts are."""
         scan, rows = head.scan, head.rows
         found, how = _lookup(buffer, scan, registry)
         keep = scan.ok & (found >= 0)
@@ -237,7 +238,6 @@ class BatchReconciler:
         spans, start = scan.spans, buffer.starts[rows[chosen]]
         parts = np.stack(
             [
-                spans["record_id"][1][chosen] - start,
                 spans["citizen"][0][chosen] - start,
                 spans["dossier"][0][chosen] - start,
                 spans["dossier"][1][chosen] - start,
@@ -260,7 +260,7 @@ class BatchReconciler:
         """``how``, with -1 where the declared name is another's or cannot be checked here and
         ``_NORMALIZED`` where it is the registry's only after normalisation."""
         blob, name_at, name_len = registry.blob, registry.name_at[at], registry.name_len[at]
-        start, length, text_high = parts[4], parts[5], parts[6]
+        start, length, text_high = parts[3], parts[4], parts[5]
         end = start + length
         starts: Any = blob.startswith  # blob.startswith(name, at): equal to the name there, no copy
         same: BoolArray = np.fromiter(
@@ -292,7 +292,7 @@ class BatchReconciler:
         at: IntArray,
         how: IntArray,
         parts: IntArray,
-        topics: Sequence[str],
+        codes: IntArray,
         partitions: IntArray,
         offsets: IntArray,
         registry: RegistrySnapshot,
@@ -303,12 +303,6 @@ class BatchReconciler:
         head, the registry's citizen, the input's dossier, the department, outcome and source
         topic (one of a few constants), the numbers of the row, the original."""
         row_list = rows.tolist()
-        of_topic = np.fromiter(map(self._codes.get, topics, repeat(-1, len(topics))), np.int64, len(topics))
-        codes = of_topic[rows]
-        known = codes >= 0
-        if not known.all():
-            row_list = rows[known].tolist()
-            rows, at, how, parts, codes = rows[known], at[known], how[known], parts[:, known], codes[known]
         numbers = _concat_varints(
             [partitions[rows], offsets[rows], None, _schema_ids(buffer, rows), buffer.lengths[rows]],
             encode_timestamp_millis(now),
@@ -318,11 +312,11 @@ class BatchReconciler:
             join((head, value[HEADER_SIZE:c0], blob[cs:ce], value[d0:d1], middle, number, value))
             for value, c0, cs, ce, d0, d1, middle, number in zip(
                 [values[r] for r in row_list],
-                parts[1].tolist(),
+                parts[0].tolist(),
                 registry.citizen_at[at].tolist(),
                 registry.citizen_at[at + 1].tolist(),
+                parts[1].tolist(),
                 parts[2].tolist(),
-                parts[3].tolist(),
                 self._middle[codes, how].tolist(),
                 numbers,
                 strict=True,
