@@ -8,9 +8,9 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, TopicPartition
 
+from hub.avro.wire import AvroCodec, jsonable
 from hub.errors import RecordDecodeError, TopicError
 from hub.kafka.clients import KafkaClients
-from hub.serde import AvroCodec, jsonable
 from hub.topics import Topic
 
 __all__ = ["message_to_json", "replay"]

@@ -1,4 +1,8 @@
-"""The SQL database: one metadata for every table, and an engine whose errors are the hub's."""
+"""The SQL database: one metadata for every table, and an engine whose errors are the hub's.
+
+Each store declares its tables on :data:`metadata` and creates them (when missing) with
+:func:`create_tables` when it is constructed; this module knows no store.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, S
 
 from hub.errors import DatabaseError
 
-__all__ = ["connect", "metadata"]
+__all__ = ["connect", "create_tables", "metadata"]
 
 metadata = sa.MetaData()
 
@@ -25,9 +29,6 @@ def _redacted(url: str) -> str:
 def connect(url: str) -> Engine:
     """An engine for ``url`` whose tables exist; :class:`DatabaseError` if it cannot be used."""
     # Import the table modules so that every table is on the metadata before create_all.
-    import hub.dossier_store
-    import hub.registry.tables
-    import hub.schema_store.tables  # noqa: F401
 
     try:
         parsed = make_url(url)
@@ -37,7 +38,8 @@ def connect(url: str) -> Engine:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     try:
         engine = sa.create_engine(parsed, pool_pre_ping=True)
-        metadata.create_all(engine)
+        with engine.connect():
+            pass
     except NoSuchModuleError as exc:
         raise DatabaseError(f"no driver for database URL {_redacted(url)}: {exc}") from exc
     except ModuleNotFoundError as exc:
@@ -48,3 +50,11 @@ def connect(url: str) -> Engine:
     except SQLAlchemyError as exc:
         raise DatabaseError(f"cannot use database {_redacted(url)}: {exc}") from exc
     return engine
+
+
+def create_tables(engine: Engine, *tables: sa.Table) -> None:
+    """Create those of ``tables`` that do not exist yet; :class:`DatabaseError` if it fails."""
+    try:
+        metadata.create_all(engine, tables=list(tables))
+    except SQLAlchemyError as exc:
+        raise DatabaseError(f"cannot create tables in {_redacted(str(engine.url))}: {exc}") from exc

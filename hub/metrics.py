@@ -41,6 +41,12 @@ class HubMetrics:
         self.stage_failures = Counter(
             "hub_stage_batch_failures", "Batches a stream processor had to retry.", ["stage"], registry=r
         )
+        self.dead_letters = Counter(
+            "hub_dead_letters",
+            "Records a stage could not process and sent to its dead-letter topic, by reason.",
+            ["stage", "reason"],
+            registry=r,
+        )
         self.stage_batch_seconds = Histogram(
             "hub_stage_batch_seconds",
             "Time to process one batch, produce and commit.",
@@ -59,6 +65,12 @@ class HubMetrics:
             "Records reconciled by the batch path (array operations) or one by one; "
             "'fallback' counts batches the batch path failed on and left whole to the per-record path.",
             ["path"],
+            registry=r,
+        )
+        self.reconcile_batch_path = Gauge(
+            "hub_reconcile_batch_path_enabled",
+            "1 while reconciliation's batch path decides the common case; 0 when it turned itself off "
+            "(the log says why) and every record goes one by one.",
             registry=r,
         )
         self.registry_citizens = Gauge(

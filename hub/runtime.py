@@ -8,16 +8,16 @@ from types import TracebackType
 
 from sqlalchemy.engine import Engine
 
+from hub.avro.catalog import get_catalog
+from hub.avro.wire import AvroCodec
 from hub.db import connect
 from hub.kafka.broker import EmbeddedBroker
 from hub.kafka.clients import KafkaClients
 from hub.schema_store import RegisteredSchema, SchemaStore
-from hub.schemas import get_catalog
-from hub.serde import AvroCodec
 from hub.settings import Settings
 from hub.topics import ALL_TOPICS
 
-__all__ = ["Runtime"]
+__all__ = ["Runtime", "register_hub_schemas"]
 
 _log = logging.getLogger("hub.runtime")
 
@@ -31,6 +31,8 @@ class Runtime:
         self.broker: EmbeddedBroker | None = None
         self._stack = ExitStack()
         self.schema_ids: dict[str, RegisteredSchema] = {}
+        # The national exchange: the configured one, or the mock the composition root starts.
+        self.exchange_url: str | None = settings.exchange_url
 
     def __enter__(self) -> Runtime:
         try:
@@ -61,11 +63,7 @@ class Runtime:
     def prepare(self) -> list[str]:
         """Create missing topics and register the hub's schemas; returns the topics created."""
         created = self.clients.ensure_topics(ALL_TOPICS, self.settings.kafka_replication_factor)
-        catalog = get_catalog()
-        for topic in ALL_TOPICS:
-            if topic.value_schema:
-                registered = self.schemas.register(topic.subject, catalog.text(topic.value_schema))
-                self.schema_ids[topic.value_schema] = registered
+        self.schema_ids = register_hub_schemas(self.schemas)
         return created
 
     def schema_id(self, name: str) -> int:
@@ -79,3 +77,17 @@ class Runtime:
         tb: TracebackType | None,
     ) -> None:
         self._stack.close()
+
+
+def register_hub_schemas(store: SchemaStore) -> dict[str, RegisteredSchema]:
+    """Register the schema of every declared topic under its subject (``<topic>-value``).
+
+    Registering what is already registered changes nothing, so every process that starts does
+    it: an agency then finds its department's subject, and cannot create an unrelated version 1.
+    """
+    catalog = get_catalog()
+    return {
+        topic.value_schema: store.register(topic.subject, catalog.text(topic.value_schema))
+        for topic in ALL_TOPICS
+        if topic.value_schema
+    }

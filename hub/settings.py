@@ -75,6 +75,13 @@ class Settings(BaseSettings):
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'hub.db').as_posix()}"
 
+    @property
+    def database_description(self) -> str:
+        """The database URL with any password hidden: what commands say at start."""
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.resolved_database_url).render_as_string(hide_password=True)
+
     def kafka_client_config(self, bootstrap: str) -> dict[str, str]:
         """librdkafka settings shared by every client: address and security, nothing else."""
         config = {

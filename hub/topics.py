@@ -11,7 +11,9 @@ __all__ = [
     "ALL_TOPICS",
     "DEPARTMENT_TOPICS",
     "EXCHANGE_ACKS",
+    "FORWARD_DEAD_LETTERS",
     "INDICATORS",
+    "INDICATORS_DEAD_LETTERS",
     "RECONCILED",
     "REJECTED",
     "Department",
@@ -110,7 +112,21 @@ REJECTED = Topic(
     1,
     "original key",
     None,
-    "Dead-letter topic: original bytes, with __hub.errors.* headers saying why",
+    "Reconciliation's dead letters: the original record, with __hub.errors.* headers saying why",
+)
+INDICATORS_DEAD_LETTERS = Topic(
+    "lgsp.indicators.dead-letters",
+    1,
+    "original key",
+    None,
+    "Indicators' dead letters: department records it could not read, with __hub.errors.* headers",
+)
+FORWARD_DEAD_LETTERS = Topic(
+    "lgsp.forward.dead-letters",
+    1,
+    "original key",
+    None,
+    "Forwarding's dead letters: reconciled records it could not send, with __hub.errors.* headers",
 )
 INDICATORS = Topic(
     "lgsp.indicators",
@@ -133,6 +149,8 @@ ALL_TOPICS: tuple[Topic, ...] = (
     REJECTED,
     INDICATORS,
     EXCHANGE_ACKS,
+    INDICATORS_DEAD_LETTERS,
+    FORWARD_DEAD_LETTERS,
 )
 _BY_NAME = {topic.name: topic for topic in ALL_TOPICS}
 _DEPARTMENT_BY_TOPIC = {topic.name: dept for dept, topic in DEPARTMENT_TOPICS.items()}

@@ -16,8 +16,8 @@ from functools import lru_cache
 from typing import Any, Final, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from hub.avro.catalog import get_catalog
 from hub.errors import InputError, SchemaError
-from hub.schemas import get_catalog
 from hub.topics import DEPARTMENT_TOPICS, Department
 
 __all__ = ["EMPTY", "Field", "FieldTable", "Row", "RowError", "department_table"]

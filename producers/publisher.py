@@ -5,20 +5,17 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from hub.avro.wire import AvroCodec
+from hub.citizen_id import repair_id
 from hub.errors import BrokerError, InputError, SchemaError
 from hub.metrics import HubMetrics
-from hub.reconcile import repair_id
-from hub.serde import AvroCodec
 from hub.topics import DEPARTMENT_TOPICS, Department
 
-if TYPE_CHECKING:
-    from hub.runtime import Runtime
-
-__all__ = ["DepartmentPublisher", "PublishReport", "publishers_for", "record_key"]
+__all__ = ["DepartmentPublisher", "PublishReport", "record_key"]
 
 
 @dataclass
@@ -90,15 +87,13 @@ class DepartmentPublisher:
         department: Department | str,
         *,
         bootstrap: str,
-        schema_registry_url: str | None = None,
-        database_url: str | None = None,
+        schema_registry_url: str,
         producer_config: dict[str, Any] | None = None,
         metrics: HubMetrics | None = None,
     ) -> DepartmentPublisher:
         """A publisher with its own producer, using the latest schema registered for the department.
 
-        Schemas come from the hub's schema registry (``schema_registry_url``) or, inside the hub,
-        straight from its database (``database_url``).
+        Schemas come from the hub's schema registry (``schema_registry_url``, Confluent's REST API).
         """
         from hub.kafka.clients import KafkaClients
 
@@ -108,7 +103,7 @@ class DepartmentPublisher:
             valid = ", ".join(d.value for d in Department)
             raise InputError(f"unknown department {department!r}; departments are {valid}") from None
         subject = DEPARTMENT_TOPICS[chosen].subject
-        source = _schema_source(schema_registry_url, database_url)
+        source = _schema_source(schema_registry_url)
         schema_id, version = source.latest(subject)
         producer = KafkaClients({"bootstrap.servers": bootstrap, **(producer_config or {})}).producer(
             **{"delivery.report.only.error": True}
@@ -209,58 +204,26 @@ class _SchemaSource:
         self.text = text  # schema id -> schema text or None
 
 
-def _schema_source(registry_url: str | None, database_url: str | None) -> _SchemaSource:
-    if registry_url:
-        from confluent_kafka.schema_registry import SchemaRegistryClient
-        from confluent_kafka.schema_registry.error import SchemaRegistryError
+def _schema_source(registry_url: str) -> _SchemaSource:
+    """Schemas from a Confluent-compatible registry (the hub's own, or any other)."""
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-        client = SchemaRegistryClient({"url": registry_url})
+    client = SchemaRegistryClient({"url": registry_url})
 
-        def latest(subject: str) -> tuple[int, int]:
-            try:
-                found = client.get_latest_version(subject)
-            except SchemaRegistryError as exc:
-                raise SchemaError(
-                    f"no schema for {subject!r} in the registry at {registry_url}: {exc}"
-                ) from exc
-            except Exception as exc:  # connection refused, DNS, TLS: requests/httpx errors
-                raise SchemaError(f"schema registry at {registry_url} is not reachable: {exc}") from exc
-            return int(found.schema_id), int(found.version)
+    def latest(subject: str) -> tuple[int, int]:
+        try:
+            found = client.get_latest_version(subject)
+        except SchemaRegistryError as exc:
+            raise SchemaError(f"no schema for {subject!r} in the registry at {registry_url}: {exc}") from exc
+        except Exception as exc:  # connection refused, DNS, TLS: requests/httpx errors
+            raise SchemaError(f"schema registry at {registry_url} is not reachable: {exc}") from exc
+        return int(found.schema_id), int(found.version)
 
-        def text(schema_id: int) -> str | None:
-            try:
-                return str(client.get_schema(schema_id).schema_str)
-            except SchemaRegistryError:
-                return None
+    def text(schema_id: int) -> str | None:
+        try:
+            return str(client.get_schema(schema_id).schema_str)
+        except SchemaRegistryError:
+            return None
 
-        return _SchemaSource(latest, text)
-    if not database_url:
-        raise InputError("a publisher needs a schema_registry_url (or, inside the hub, a database_url)")
-    from hub.db import connect
-    from hub.schema_store import SchemaStore
-
-    store = SchemaStore(connect(database_url))
-
-    def latest_in_db(subject: str) -> tuple[int, int]:
-        found = store.version(subject, None)
-        if found is None:
-            raise SchemaError(
-                f"no schema registered under {subject!r}; start the hub once to register its own"
-            )
-        return found.schema_id, found.version
-
-    return _SchemaSource(latest_in_db, store.schema_text)
-
-
-def publishers_for(
-    runtime: Runtime, metrics: HubMetrics | None = None
-) -> dict[Department, DepartmentPublisher]:
-    """One publisher per department, sharing one producer, with the schemas the hub registered."""
-    producer = runtime.clients.producer(**{"delivery.report.only.error": True})
-    publishers = {}
-    for department in Department:
-        registered = runtime.schema_ids[DEPARTMENT_TOPICS[department].value_schema or ""]
-        publishers[department] = DepartmentPublisher(
-            department, producer, runtime.codec, registered.schema_id, registered.version, metrics
-        )
-    return publishers
+    return _SchemaSource(latest, text)

@@ -19,9 +19,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from hub.avro.wire import DecodeReason
 from hub.errors import InputError
-from hub.reconcile import Reason
-from hub.serde import DecodeReason
+from hub.reasons import Reason
 from hub.topics import Department
 from producers.population import Population
 from producers.publisher import DepartmentPublisher

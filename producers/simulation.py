@@ -20,9 +20,9 @@ from itertools import islice
 from pathlib import Path
 from typing import IO
 
+from hub.avro.wire import jsonable
 from hub.errors import InputError, Interrupted
 from hub.province import Province
-from hub.serde import jsonable
 from hub.topics import Department
 from producers.population import Population, generate_population
 from producers.publisher import DepartmentPublisher, PublishReport

@@ -5,7 +5,7 @@ Run by ``hub bench --only reconcile`` as a separate process::
     python -m hub.bench.faust_baseline BOOTSTRAP DATABASE_URL RECORDS RESULT_FILE
 
 It decides every record with the same function as the hub's stage
-(:func:`hub.processors.reconciler.reconcile_message`) and sends each output with an
+(:func:`hub.stages.reconcile.stage.reconcile_message`) and sends each output with an
 ``await topic.send(...)``: one event, one decision, one send. After RECORDS events it flushes
 its producer and writes one line to RESULT_FILE, ``<records> <seconds>``, timed from its
 first event (faust takes over stdout for its logs).
@@ -27,12 +27,12 @@ def main(argv: list[str]) -> None:
     import faust
     from confluent_kafka import Message
 
+    from hub.avro.wire import AvroCodec
     from hub.db import connect
-    from hub.processors.reconciler import reconcile_message
     from hub.province import known_province_codes
     from hub.registry import RegistryStore
     from hub.schema_store import SchemaStore
-    from hub.serde import AvroCodec
+    from hub.stages.reconcile.stage import reconcile_message
     from hub.topics import DEPARTMENT_TOPICS, RECONCILED, REJECTED
 
     bootstrap, database_url, wanted, result = argv[0], argv[1], int(argv[2]), argv[3]

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import fastavro
 
-from hub.avro_encoder import compile_encoder
+from hub.avro.catalog import get_catalog
+from hub.avro.encoder import compile_encoder
 from hub.province import Province
 from hub.runtime import Runtime
-from hub.schemas import get_catalog
+from hub.service import publishers_for
 from hub.settings import Settings
 from hub.topics import DEPARTMENT_TOPICS, Department
 from producers.population import generate_population
-from producers.publisher import publishers_for
 from producers.simulate import Simulator
 from producers.simulation import SimulationPlan, run_simulation
 

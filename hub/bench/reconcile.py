@@ -26,10 +26,10 @@ from hub.errors import HubError
 from hub.province import Province
 from hub.registry import RegistryStore
 from hub.runtime import Runtime
+from hub.service import publishers_for
 from hub.settings import Settings
 from hub.topics import RECONCILED, REJECTED
 from producers.population import generate_population
-from producers.publisher import publishers_for
 from producers.simulation import SimulationPlan, run_simulation
 
 __all__ = ["bench_reconcile", "count_outputs"]

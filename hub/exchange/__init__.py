@@ -1,1 +1,1 @@
-"""The national exchange (NDXP): a mock server, and the client the forwarder uses."""
+"""The mock national exchange (NDXP) the hub starts when ``HUB_EXCHANGE_URL`` is unset."""

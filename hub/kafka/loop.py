@@ -1,8 +1,9 @@
 """The thin loop around a stream-processing stage: consume, process, produce, commit.
 
 Delivery is at-least-once: a batch's offsets are committed only after every output of the
-batch has been acknowledged by the broker. A stage failure rewinds to the batch's first
-offsets and tries again after a pause, so nothing is skipped.
+batch (dead letters included) has been acknowledged by the broker. A failure of the
+infrastructure rewinds to the batch's first offsets and tries again after a pause, so nothing
+is skipped; a record the stage cannot process is dead-lettered (see :mod:`hub.kafka.stage`).
 """
 
 from __future__ import annotations
@@ -11,113 +12,29 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, cast, overload
+from typing import cast
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from hub.errors import BrokerError, HubError
+from hub.errors import BrokerError
 from hub.kafka.clients import KafkaClients
+from hub.kafka.stage import (
+    INFRASTRUCTURE,
+    UNPROCESSABLE,
+    OutMessage,
+    Outputs,
+    Stage,
+    offset,
+    position,
+    process_isolating,
+)
 from hub.metrics import HubMetrics
 
-__all__ = ["OutMessage", "Outputs", "Stage", "StageRunner", "StageStats"]
+__all__ = ["StageRunner", "StageStats"]
 
 _log = logging.getLogger("hub.stage")
-Headers = list[tuple[str, str | bytes | None]]
-
-
-@dataclass(frozen=True, slots=True)
-class OutMessage:
-    """A record a stage wants produced."""
-
-    topic: str
-    key: bytes | None
-    value: bytes | None
-    headers: Headers = field(default_factory=list)
-
-
-class Outputs(Sequence[OutMessage]):
-    """The messages a stage wants produced for one batch, kept as columns.
-
-    A stage with one output per input fills the columns in place (see :meth:`sized`), so a
-    batch of tens of thousands costs no object per message; read as a sequence, it is
-    :class:`OutMessage` objects, in order.
-    """
-
-    __slots__ = ("headers", "keys", "topics", "values")
-
-    def __init__(self, messages: Iterable[OutMessage] = ()) -> None:
-        self.topics: list[str] = []
-        self.keys: list[bytes | None] = []
-        self.values: list[bytes | None] = []
-        self.headers: list[Headers | None] = []
-        for message in messages:
-            self.append(message)
-
-    @classmethod
-    def sized(cls, n: int, topic: str) -> Outputs:
-        """``n`` outputs to ``topic``, without keys, values or headers yet."""
-        outputs = cls()
-        outputs.topics, outputs.keys, outputs.values = [topic] * n, [None] * n, [None] * n
-        outputs.headers = [None] * n
-        return outputs
-
-    def append(self, message: OutMessage) -> None:
-        self.topics.append(message.topic)
-        self.keys.append(message.key)
-        self.values.append(message.value)
-        self.headers.append(message.headers or None)
-
-    def put(self, i: int, message: OutMessage) -> None:
-        """Make output ``i`` ``message``."""
-        self.topics[i], self.keys[i], self.values[i] = message.topic, message.key, message.value
-        self.headers[i] = message.headers or None
-
-    def __len__(self) -> int:
-        return len(self.topics)
-
-    @overload
-    def __getitem__(self, i: int) -> OutMessage: ...
-
-    @overload
-    def __getitem__(self, i: slice) -> list[OutMessage]: ...
-
-    def __getitem__(self, i: int | slice) -> OutMessage | list[OutMessage]:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        return OutMessage(self.topics[i], self.keys[i], self.values[i], self.headers[i] or [])
-
-    def __iter__(self) -> Iterator[OutMessage]:
-        for i in range(len(self)):
-            yield self[i]
-
-
-def position(message: Message) -> tuple[str, int]:
-    """(topic, partition) of a consumed message."""
-    return cast(str, message.topic()), cast(int, message.partition())
-
-
-def offset(message: Message) -> int:
-    """Offset of a consumed message."""
-    return cast(int, message.offset())
-
-
-class Stage(Protocol):
-    """A stream processor: a name, its consumer group, its inputs and a batch function."""
-
-    name: str
-    group: str
-    inputs: tuple[str, ...]
-
-    def process(self, batch: list[Message]) -> Sequence[OutMessage]:
-        """Turn a batch of input messages into the messages to produce (a list, or
-        :class:`Outputs` for many)."""
-        ...
-
-    def committed(self) -> None:
-        """Called once the outputs of the last batch are delivered and its offsets committed."""
-        ...
 
 
 @dataclass
@@ -158,6 +75,7 @@ class StageRunner:
         self.retry_pause = retry_pause
         self.stats = StageStats()
         self.metrics = metrics or HubMetrics()
+        self.metrics.dead_letters.labels(stage.name, UNPROCESSABLE)  # a series at zero from the start
         self._delivery_errors: list[str] = []
 
     def run(self) -> None:
@@ -204,9 +122,10 @@ class StageRunner:
     def _handle(self, batch: list[Message], consumer: Consumer, producer: Producer) -> None:
         started = time.perf_counter()
         try:
-            outputs = self.stage.process(batch)
+            outputs = process_isolating(self.stage, batch)
             self._produce(producer, outputs)
-        except HubError as exc:
+        except INFRASTRUCTURE as exc:
+            self.stage.discard()
             self._retry_later(batch, consumer, exc)
             return
         self._commit(consumer, batch)
@@ -224,6 +143,12 @@ class StageRunner:
         topics = outputs.topics if isinstance(outputs, Outputs) else [o.topic for o in outputs]
         for topic, n in Counter(topics).items():
             self.metrics.stage_produced.labels(name, topic).inc(n)
+        if self.stage.dead_letters in topics:
+            for out in outputs:
+                if out.topic == self.stage.dead_letters:
+                    reason = dict(out.headers).get("__hub.errors.reason") or b""
+                    reason = reason.decode() if isinstance(reason, bytes) else reason
+                    self.metrics.dead_letters.labels(name, reason).inc()
 
     def _produce(self, producer: Producer, outputs: Sequence[OutMessage]) -> None:
         self._delivery_errors.clear()
@@ -264,7 +189,7 @@ class StageRunner:
             # commit and downstream de-duplicates by record id.
             _log.warning("%s: commit failed: %s", self.stage.name, exc.args[0].str())
 
-    def _retry_later(self, batch: list[Message], consumer: Consumer, exc: HubError) -> None:
+    def _retry_later(self, batch: list[Message], consumer: Consumer, exc: Exception) -> None:
         self.stats.failures += 1
         self.metrics.stage_failures.labels(self.stage.name).inc()
         self.stats.last_error = str(exc)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from hub.avro_encoder import encode_long as _varint
+from hub.avro.varint import encode_long, read_long
 from hub.registry.index import KeyIndex
 from hub.registry.model import RegistryCitizen
 
@@ -40,7 +40,7 @@ def _present(text: str | None) -> bytes:
     if text is None:
         return _NULL
     raw = text.encode()
-    return b"\x02" + _varint(len(raw)) + raw
+    return b"\x02" + encode_long(len(raw)) + raw
 
 
 class _Columns:
@@ -67,7 +67,7 @@ class _Columns:
         for value in set(borns).union(deaths).difference(days):
             day = (date.fromisoformat(value) if isinstance(value, str) else value).toordinal()
             days[value] = day - _EPOCH_ORDINAL
-            dob[value] = b"\x02" + _varint(day - _EPOCH_ORDINAL)
+            dob[value] = b"\x02" + encode_long(day - _EPOCH_ORDINAL)
         for code in set(districts).union(communes).difference(codes):
             codes[code] = _present(code)
         has_legacy = np.array([legacy is not None for legacy in legacies], bool)
@@ -319,6 +319,23 @@ class RegistrySnapshot:
         row = self._legacy_row(legacy_id)
         return None if row < 0 or self.replaced[row] or self.legacy_moved[row] else self.citizen(row)
 
+    def encoded(self, row: int) -> bytes:
+        """The ``vn.lgsp.Citizen`` bytes the columns hold for a row (what the batch path copies)."""
+        start = int(self.citizen_at[row])
+        end = int(self.citizen_at[row + 1]) if row + 1 < len(self.citizen_at) else len(self.blob)
+        return bytes(self.blob[start:end])
+
+    def sample_rows(self, n: int = 64) -> list[int]:
+        """A few column rows spread over the view, with and without a legacy number."""
+        total = len(self.ids)
+        if not total:
+            return []
+        rows = set(np.linspace(0, total - 1, min(n, total)).astype(np.int64).tolist())
+        for wanted in (self.legacy < 0, self.legacy >= 0):
+            found = np.flatnonzero(wanted)
+            rows.update(found[:4].tolist())
+        return sorted(rows)
+
     def citizen(self, row: int) -> RegistryCitizen:
         """The citizen of a column row, as the registry holds them."""
         return _decode(self.blob, int(self.citizen_at[row]), int(self.died[row]))
@@ -344,23 +361,12 @@ def _date(value: Any) -> date | None:
     return date.fromisoformat(value) if isinstance(value, str) else value
 
 
-def _read_varint(blob: bytes | bytearray, pos: int) -> tuple[int, int]:
-    shift = z = 0
-    while True:
-        byte = blob[pos]
-        pos += 1
-        z |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return (z >> 1) ^ -(z & 1), pos
-        shift += 7
-
-
 def _read_text(blob: bytes | bytearray, pos: int) -> tuple[str | None, int]:
     """A ``["null", "string"]`` value at ``pos``."""
-    branch, pos = _read_varint(blob, pos)
+    branch, pos = read_long(blob, pos)
     if branch == 0:
         return None, pos
-    size, pos = _read_varint(blob, pos)
+    size, pos = read_long(blob, pos)
     return blob[pos : pos + size].decode(), pos + size
 
 
@@ -368,11 +374,11 @@ def _decode(blob: bytes | bytearray, pos: int, died: int) -> RegistryCitizen:
     """The citizen whose encoding (as :class:`_Columns` writes it) starts at ``pos``."""
     cid, pos = _read_text(blob, pos)
     legacy, pos = _read_text(blob, pos)
-    size, pos = _read_varint(blob, pos)
+    size, pos = read_long(blob, pos)
     name = blob[pos : pos + size].decode()
-    _, pos = _read_varint(blob, pos + size)  # the date's union branch
-    born, pos = _read_varint(blob, pos)
-    gender, pos = _read_varint(blob, pos)
+    _, pos = read_long(blob, pos + size)  # the date's union branch
+    born, pos = read_long(blob, pos)
+    gender, pos = read_long(blob, pos)
     district, pos = _read_text(blob, pos)
     commune, _ = _read_text(blob, pos)
     return RegistryCitizen(

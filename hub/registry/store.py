@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from hub.db import create_tables
 from hub.errors import DatabaseError, InputError
 from hub.registry.bulk import load_postgresql, load_sqlite
 from hub.registry.changes import (
@@ -62,6 +63,7 @@ class RegistryStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._dialect = engine.dialect.name
+        create_tables(engine, citizens, changes)
 
     def load(
         self,

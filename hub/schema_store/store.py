@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from hub.db import create_tables
 from hub.errors import DatabaseError, IncompatibleSchemaError, SchemaError
 from hub.schema_store.compatibility import Compatibility, check_compatibility, parse_avro, validate_level
 from hub.schema_store.tables import compatibility_levels, deleted_versions, schemas, subject_versions
@@ -72,6 +73,7 @@ class SchemaStore:
 
     def __init__(self, engine: Engine, compatibility: str | None = None) -> None:
         self.engine = engine
+        create_tables(engine, schemas, subject_versions, deleted_versions, compatibility_levels)
         self.default_compatibility = validate_level(compatibility or get_settings().schema_compatibility)
 
     @contextmanager

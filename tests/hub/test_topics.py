@@ -9,7 +9,9 @@ from hub.topics import (
     ALL_TOPICS,
     DEPARTMENT_TOPICS,
     EXCHANGE_ACKS,
+    FORWARD_DEAD_LETTERS,
     INDICATORS,
+    INDICATORS_DEAD_LETTERS,
     RECONCILED,
     REJECTED,
     Department,
@@ -22,7 +24,7 @@ from hub.topics import (
 
 def test_topic_names_are_unique_and_prefixed() -> None:
     names = [topic.name for topic in ALL_TOPICS]
-    assert len(names) == len(set(names)) == 8
+    assert len(names) == len(set(names)) == 10
     assert all(name.startswith("lgsp.") for name in names)
 
 
@@ -67,9 +69,10 @@ def test_subject_uses_topic_name_strategy() -> None:
     assert DEPARTMENT_TOPICS[Department.LAND].subject == "lgsp.land.records-value"
 
 
-def test_rejected_topic_keeps_original_bytes() -> None:
-    assert REJECTED.value_schema is None
-    assert all(topic.value_schema for topic in ALL_TOPICS if topic is not REJECTED)
+def test_dead_letter_topics_keep_original_bytes() -> None:
+    dead_letters = {REJECTED, INDICATORS_DEAD_LETTERS, FORWARD_DEAD_LETTERS}
+    assert all(topic.value_schema is None for topic in dead_letters)
+    assert all(topic.value_schema for topic in ALL_TOPICS if topic not in dead_letters)
 
 
 def test_department_agencies() -> None:

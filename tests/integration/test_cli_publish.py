@@ -50,10 +50,10 @@ def _run(args: list[str], tmp_path: Path, env: dict[str, str]) -> subprocess.Com
 def _published(env: dict[str, str], topic: str, prefix: str) -> dict[str, dict[str, Any]]:
     """Decoded values on ``topic`` whose record id starts with ``prefix``, by record id."""
     from consumers.replay import replay
+    from hub.avro.wire import AvroCodec
     from hub.db import connect
     from hub.kafka.clients import KafkaClients
     from hub.schema_store import SchemaStore
-    from hub.serde import AvroCodec
     from hub.topics import topic_by_name
 
     clients = KafkaClients({"bootstrap.servers": env["HUB_KAFKA_BOOTSTRAP"]})

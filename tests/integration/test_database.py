@@ -7,13 +7,13 @@ from datetime import date
 import pytest
 from sqlalchemy import Engine
 
+from hub.avro.catalog import get_catalog
 from hub.db import connect
-from hub.dossier_store import DossierStore
 from hub.errors import DatabaseError
-from hub.indicators import DossierFacts, Ratio
 from hub.registry import RegistryCitizen, RegistryStore
 from hub.schema_store import SchemaStore
-from hub.schemas import get_catalog
+from hub.stages.indicators.formulas import DossierFacts, Ratio, reuse_rate_of, totals
+from hub.stages.indicators.store import DossierStore
 
 pytestmark = pytest.mark.integration
 
@@ -60,11 +60,14 @@ def test_dossier_store_ignores_duplicates(engine: Engine) -> None:
     ]
     store.add(facts)
     store.add(facts[:2])  # delivered twice after a restart
-    rates = store.reuse_rate([day])
+    assert store.tally([day]) == {("land", day, True): 1, ("land", day, False): 1, ("health", day, False): 1}
+    rates = reuse_rate_of(store.tally([day]))
     assert rates[("land", day)] == Ratio(1, 2)
     assert rates[("health", day)] == Ratio(0, 1)
     assert rates[("all", day)] == Ratio(1, 3)
-    assert store.reuse_rate_totals()["all"] == Ratio(1, 3)
+    everything = store.tally()
+    assert everything[("health", None, True)] == 1  # counted by the store, excluded by the formula
+    assert totals(reuse_rate_of(everything))["all"] == Ratio(1, 3)
 
 
 def test_unreachable_database_is_one_clear_error() -> None:

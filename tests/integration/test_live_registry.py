@@ -12,14 +12,13 @@ from prometheus_client import CollectorRegistry
 
 from hub.kafka.broker import EmbeddedBroker
 from hub.metrics import HubMetrics
-from hub.pipeline import Pipeline
 from hub.province import load_province
 from hub.registry import ChangeKind, RegistryChange, RegistryCitizen, RegistryStore
 from hub.runtime import Runtime
+from hub.service import Service, publishers_for
 from hub.settings import Settings
 from hub.topics import Department
 from producers.population import Population, generate_population
-from producers.publisher import publishers_for
 from producers.simulate import DirtProfile, generate_records
 
 pytestmark = pytest.mark.integration
@@ -70,7 +69,8 @@ def test_a_birth_and_a_death_are_used_without_a_restart(broker: EmbeddedBroker, 
         store.upsert(population)
         living = next(c for c in population if c.deceased_on is None)
         health = publishers_for(runtime)[Department.HEALTH]
-        with Pipeline(runtime, metrics, "http://127.0.0.1:9", ("reconcile",)) as pipeline:
+        runtime.exchange_url = "http://127.0.0.1:9"
+        with Service(runtime, metrics, ("reconcile",)) as pipeline:
             consumed = pipeline.runners["reconcile"].stats
 
             # Not yet registered: the record is rejected.
@@ -133,7 +133,8 @@ def test_bad_input_is_rejected_counted_and_the_stage_keeps_running(
         health = publishers_for(runtime)[Department.HEALTH]
         health.publish(good[1])
         health.flush()
-        with Pipeline(runtime, metrics, "http://127.0.0.1:9", ("reconcile",)) as pipeline:
+        runtime.exchange_url = "http://127.0.0.1:9"
+        with Service(runtime, metrics, ("reconcile",)) as pipeline:
             _wait_for(lambda: pipeline.runners["reconcile"].stats.consumed >= len(cases) + 1)
         for reason in cases:
             assert _outcome(metrics, "rejected", reason) == 1, reason

@@ -14,10 +14,10 @@ from consumers.replay import replay
 from hub.exchange.server import ExchangeServer
 from hub.kafka.broker import EmbeddedBroker
 from hub.metrics import HubMetrics, MetricsServer
-from hub.pipeline import Pipeline
 from hub.province import load_province
 from hub.registry import RegistryStore
 from hub.runtime import Runtime
+from hub.service import Service
 from hub.settings import Settings
 from hub.topics import (
     DEPARTMENT_TOPICS,
@@ -77,7 +77,8 @@ def test_records_flow_end_to_end(broker, tmp_path: Path) -> None:  # type: ignor
             assert publisher.flush().delivered == PER_DEPARTMENT
             expected[department.value] = outcomes
 
-        with Pipeline(runtime, metrics, exchange.url) as pipeline:
+        runtime.exchange_url = exchange.url
+        with Service(runtime, metrics) as pipeline:
             total = PER_DEPARTMENT * len(Department)
             matched = sum(n for c in expected.values() for r, n in c.items() if r.startswith("MATCHED"))
             _wait_for(
@@ -150,7 +151,8 @@ def test_forwarder_retries_when_the_exchange_fails(broker, tmp_path: Path) -> No
             simulated.send(publisher)
             matched += simulated.matched
         publisher.flush()
-        with Pipeline(runtime, metrics, exchange.url, ("reconcile", "forward")):
+        runtime.exchange_url = exchange.url
+        with Service(runtime, metrics, ("reconcile", "forward")):
             _wait_for(lambda: len(exchange.ledger.accepted) >= matched)
         assert exchange.ledger.failed_requests > 0
         assert len(exchange.ledger.accepted) == matched

@@ -23,16 +23,16 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, Message, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
+from hub.avro.wire import AvroCodec
 from hub.kafka.broker import EmbeddedBroker
 from hub.kafka.clients import KafkaClients
 from hub.province import load_province
 from hub.registry import RegistryStore
 from hub.runtime import Runtime
-from hub.serde import AvroCodec
+from hub.service import publishers_for
 from hub.settings import Settings
 from hub.topics import DEPARTMENT_TOPICS, RECONCILED, REJECTED
 from producers.population import generate_population
-from producers.publisher import publishers_for
 from producers.simulate import Simulator
 
 pytestmark = pytest.mark.integration

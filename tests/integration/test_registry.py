@@ -252,7 +252,7 @@ def _registry_csv(path: Path, people: list[RegistryCitizen]) -> Path:
 
 
 def test_cli_load_stats_and_changes(cli_env: str, tmp_path: Path, people: list[RegistryCitizen]) -> None:
-    from hub.commands.registry import registry_app
+    from hub.cli.registry import registry_app
 
     runner = CliRunner()
     file = _registry_csv(tmp_path / "registry.csv", people)
@@ -291,7 +291,7 @@ def test_cli_load_stats_and_changes(cli_env: str, tmp_path: Path, people: list[R
     ],
 )
 def test_cli_refusals_are_hub_errors(cli_env: str, args: list[str], message: str) -> None:
-    from hub.commands.registry import registry_app
+    from hub.cli.registry import registry_app
 
     result = CliRunner().invoke(registry_app, args)
     assert result.exit_code == 1 and isinstance(result.exception, InputError)
@@ -299,8 +299,8 @@ def test_cli_refusals_are_hub_errors(cli_env: str, args: list[str], message: str
 
 
 _HUB_WITH_REGISTRY = (
-    "from hub.cli import app, main\n"
-    "from hub.commands.registry import registry_app\n"
+    "from hub.cli.app import app, main\n"
+    "from hub.cli.registry import registry_app\n"
     "if not any(g.name == 'registry' for g in app.registered_groups):\n"
     "    app.add_typer(registry_app, name='registry')\n"
     "main()\n"

@@ -20,11 +20,11 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerialize
 from confluent_kafka.serialization import MessageField, SerializationContext
 from sqlalchemy import Engine
 
+from hub.avro.catalog import get_catalog
+from hub.avro.wire import AvroCodec
 from hub.schema_registry import SchemaRegistryServer
 from hub.schema_store import SchemaStore
-from hub.schemas import get_catalog
-from hub.serde import AvroCodec
-from hub.topics import DEPARTMENT_TOPICS, Department
+from hub.topics import ALL_TOPICS, DEPARTMENT_TOPICS, Department
 
 pytestmark = pytest.mark.integration
 
@@ -211,9 +211,13 @@ def test_command_serves_until_interrupted(tmp_path: Path) -> None:
         line = process.stdout.readline().strip()
         assert line.startswith("export HUB_SCHEMA_REGISTRY_URL=http://127.0.0.1:"), line
         url = line.split("=", 1)[1]
+        hub_subjects = {topic.subject for topic in ALL_TOPICS if topic.value_schema}
+        assert set(httpx.get(f"{url}/subjects").json()) == hub_subjects  # registered at start
+        land = httpx.get(f"{url}/subjects/lgsp.land.records-value/versions/1").json()
+        assert land["version"] == 1 and "LandRecord" in land["schema"]
         answer = httpx.post(f"{url}/subjects/{SUBJECT}/versions", json={"schema": record(NAME).schema_str})
-        assert answer.json() == {"id": 1}
-        assert httpx.get(f"{url}/subjects").json() == [SUBJECT]
+        assert answer.json()["id"] > max(land["id"], len(hub_subjects) - 1)
+        assert set(httpx.get(f"{url}/subjects").json()) == {*hub_subjects, SUBJECT}
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=15)
     finally:

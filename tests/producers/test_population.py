@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hub.citizen_id import id_consistent
 from hub.errors import InputError
 from hub.province import known_province_codes, load_province
-from hub.reconcile import id_consistent
 from hub.registry import RegistryCitizen
 from producers.population import (
     REGISTRY_COLUMNS,

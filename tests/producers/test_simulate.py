@@ -14,13 +14,13 @@ import pytest
 from confluent_kafka import Message
 from fastavro.validation import validate
 
+from hub.avro.catalog import get_catalog
+from hub.avro.wire import AvroCodec, DecodeReason
 from hub.errors import InputError, RecordDecodeError
-from hub.processors.reconciler import Verdict, reconcile_message
 from hub.province import known_province_codes, load_province
-from hub.reconcile import Reason
+from hub.reasons import Reason
 from hub.registry import RegistryCitizen, RegistrySnapshot
-from hub.schemas import get_catalog
-from hub.serde import AvroCodec, DecodeReason
+from hub.stages.reconcile.stage import Verdict, reconcile_message
 from hub.topics import DEPARTMENT_TOPICS, RECONCILED, REJECTED, Department
 from producers.population import Population, generate_population
 from producers.simulate import (

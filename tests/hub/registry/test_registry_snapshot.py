@@ -10,9 +10,9 @@ from datetime import date
 import fastavro
 import numpy as np
 
+from hub.avro.catalog import get_catalog
 from hub.registry import RegistryCitizen, RegistrySnapshot
 from hub.registry.snapshot import ALIVE
-from hub.schemas import get_catalog
 
 AN = RegistryCitizen("074085001234", "280123456", "Nguyễn Văn An", date(1985, 3, 14), "M", "718", "25708")
 BINH = RegistryCitizen("074185000001", None, "Trần Thị Bình", date(1985, 2, 3), "F", "718", "25708")

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from hub.avro.catalog import get_catalog
 from hub.errors import ConfigError, SchemaError
 from hub.schema_store.compatibility import (
     LEVELS,
@@ -15,7 +16,6 @@ from hub.schema_store.compatibility import (
     parse_avro,
     validate_level,
 )
-from hub.schemas import get_catalog
 
 
 def record(*fields: dict[str, Any]) -> str:

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
+from hub.avro.catalog import get_catalog
 from hub.db import connect
 from hub.errors import ConfigError, IncompatibleSchemaError, SchemaError
 from hub.schema_store import SchemaStore
-from hub.schemas import get_catalog
 from hub.topics import ALL_TOPICS
 
 

@@ -1,0 +1,117 @@
+"""Forward reconciled records to the national exchange and publish its acknowledgements."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+from confluent_kafka import Message
+
+from consumers.forward.client import ExchangeClient
+from hub.avro.wire import AvroCodec, jsonable
+from hub.errors import ConfigError, RecordDecodeError
+from hub.kafka.stage import OutMessage, dead_letter
+from hub.metrics import HubMetrics
+from hub.runtime import Runtime
+from hub.topics import EXCHANGE_ACKS, FORWARD_DEAD_LETTERS, RECONCILED, Group
+
+__all__ = ["ForwardStage", "ack_message", "build", "to_exchange_document"]
+
+
+def to_exchange_document(record: dict[str, Any]) -> dict[str, Any]:
+    """The JSON document the exchange receives for one reconciled record."""
+    return {
+        "record_id": record["record_id"],
+        "department": record["department"],
+        "agency": record["agency"],
+        "occurred_at": jsonable(record["occurred_at"]),
+        "citizen": jsonable(record["citizen"]),
+        "dossier": jsonable(record["dossier"]),
+        "original_sha256": hashlib.sha256(record["original"]).hexdigest(),
+    }
+
+
+def ack_message(
+    ack: dict[str, Any], attempts: int, codec: AvroCodec, schema_id: int, now: datetime
+) -> OutMessage:
+    """The acks-topic message for one acknowledgement from the exchange."""
+    status = ack.get("status") if ack.get("status") in ("ACCEPTED", "DUPLICATE") else "REJECTED"
+    record_id = str(ack.get("record_id"))
+    value = codec.encode(
+        schema_id,
+        {
+            "record_id": record_id,
+            "status": status,
+            "exchange_transaction_id": ack.get("transaction_id"),
+            "detail": ack.get("detail"),
+            "attempts": attempts,
+            "acked_at": now,
+        },
+    )
+    return OutMessage(EXCHANGE_ACKS.name, record_id.encode(), value)
+
+
+class ForwardStage:
+    """Reads the reconciled topic, POSTs each batch to the exchange, publishes the acks."""
+
+    name = "forward"
+    group = Group.FORWARD.value
+    dead_letters = FORWARD_DEAD_LETTERS.name
+    inputs: tuple[str, ...] = (RECONCILED.name,)
+
+    def __init__(
+        self, codec: AvroCodec, client: ExchangeClient, ack_schema_id: int, metrics: HubMetrics
+    ) -> None:
+        self.codec = codec
+        self.client = client
+        self.ack_schema_id = ack_schema_id
+        self.metrics = metrics
+        self._pending: list[str] = []
+
+    def process(self, batch: list[Message]) -> list[OutMessage]:
+        documents, dead = [], []
+        for message in batch:
+            try:
+                documents.append(to_exchange_document(self.codec.decode(message.value())[1]))
+            except RecordDecodeError as exc:
+                dead.append(dead_letter(message, self.dead_letters, self.name, exc.reason, str(exc)))
+            except (KeyError, TypeError, AttributeError) as exc:
+                why = f"not a reconciled record: {type(exc).__name__}: {exc}"
+                dead.append(dead_letter(message, self.dead_letters, self.name, "MALFORMED_RECORD", why))
+        if not documents:
+            return dead
+        try:
+            acks = self.client.send(documents)
+        except Exception:
+            self.metrics.forward_failures.inc()
+            raise
+        finally:
+            self.metrics.forward_attempts.labels("call").inc(self.client.attempts)
+        now = datetime.now(UTC)
+        outputs = [ack_message(a, self.client.attempts, self.codec, self.ack_schema_id, now) for a in acks]
+        self._pending += [str(a.get("status")) for a in acks]
+        return [*outputs, *dead]
+
+    def discard(self) -> None:
+        self._pending = []
+
+    def close(self) -> None:
+        self.client.close()
+
+    def committed(self) -> None:
+        for status in self._pending:
+            self.metrics.forwarded.labels(status).inc()
+        self._pending = []
+
+
+def build(runtime: Runtime, metrics: HubMetrics) -> ForwardStage:
+    """The forward stage, to the exchange the runtime names (configured, or the mock started for it)."""
+    if not runtime.exchange_url:
+        raise ConfigError("the forward stage needs a national exchange: set HUB_EXCHANGE_URL")
+    client = ExchangeClient(
+        runtime.exchange_url,
+        timeout=runtime.settings.exchange_timeout,
+        max_attempts=runtime.settings.exchange_max_attempts,
+    )
+    return ForwardStage(runtime.codec, client, runtime.schema_id("vn.lgsp.ExchangeAck"), metrics)

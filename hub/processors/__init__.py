@@ -1,1 +1,0 @@
-"""Stream processors: each a :class:`~hub.kafka.loop.Stage` around pure functions."""

@@ -1,0 +1,145 @@
+"""The composition root: the hub's stages, built from one list and run together.
+
+Every stage lives in its own folder (``hub/stages/<name>/`` for the hub's own, ``consumers/``
+for what delivers outside the hub) and exposes ``build(runtime, metrics) -> Stage``. This
+module is the one place that knows them all: adding a stage is one folder and one line in
+:data:`STAGES`. ``hub run``, ``hub demo`` and ``hub bench`` all run stages through
+:class:`Service`, so there is no second wiring.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+import consumers.forward
+import hub.stages.indicators
+import hub.stages.reconcile
+from hub.errors import HubError
+from hub.exchange.server import ExchangeServer
+from hub.kafka.loop import StageRunner
+from hub.kafka.stage import Stage
+from hub.metrics import HubMetrics
+from hub.runtime import Runtime
+from hub.settings import Settings
+from hub.topics import DEPARTMENT_TOPICS, Department
+from producers.publisher import DepartmentPublisher
+
+__all__ = ["STAGES", "STAGE_NAMES", "Service", "StageSpec", "publishers_for", "stage_names"]
+
+_log = logging.getLogger("hub.service")
+
+
+@dataclass(frozen=True, slots=True)
+class StageSpec:
+    """How to build one stage, and how many records it takes per batch."""
+
+    name: str
+    build: Callable[[Runtime, HubMetrics], Stage]
+    batch_size: Callable[[Settings], int] = lambda s: s.consumer_batch_size
+    needs_exchange: bool = False  # the mock national exchange is started for it when none is configured
+
+
+STAGES: tuple[StageSpec, ...] = (
+    StageSpec("reconcile", hub.stages.reconcile.build, lambda s: s.reconcile_batch_size),
+    StageSpec("indicators", hub.stages.indicators.build),
+    StageSpec("forward", consumers.forward.build, needs_exchange=True),
+)
+STAGE_NAMES = tuple(spec.name for spec in STAGES)
+
+
+def stage_names(chosen: Sequence[str] | None) -> tuple[str, ...]:
+    """The stages to run, in pipeline order; every stage when ``chosen`` is empty."""
+    if not chosen:
+        return STAGE_NAMES
+    unknown = sorted(set(chosen) - set(STAGE_NAMES))
+    if unknown:
+        raise HubError(f"unknown stage {', '.join(unknown)}; stages are {', '.join(STAGE_NAMES)}")
+    return tuple(name for name in STAGE_NAMES if name in chosen)
+
+
+class Service:
+    """Builds the chosen stages on a :class:`Runtime` and runs each in its own thread until stopped.
+
+    When a chosen stage talks to the national exchange and ``HUB_EXCHANGE_URL`` is unset, the
+    mock exchange is started first and its address given to the runtime.
+    """
+
+    def __init__(self, runtime: Runtime, metrics: HubMetrics, stages: Sequence[str] | None = None) -> None:
+        self.runtime = runtime
+        self.metrics = metrics
+        self.specs = [spec for spec in STAGES if spec.name in stage_names(stages)]
+        self.stop = threading.Event()
+        self.exchange: ExchangeServer | None = None
+        self.runners: dict[str, StageRunner] = {}
+        self.failed: dict[str, str] = {}  # stage → why it stopped on its own
+        self._threads: list[threading.Thread] = []
+        self._stack = ExitStack()
+
+    @property
+    def exchange_url(self) -> str | None:
+        return self.runtime.exchange_url
+
+    def start(self) -> None:
+        rt = self.runtime
+        if any(spec.needs_exchange for spec in self.specs) and not rt.exchange_url:
+            self.exchange = self._stack.enter_context(ExchangeServer())
+            rt.exchange_url = self.exchange.url
+        for spec in self.specs:
+            stage = spec.build(rt, self.metrics)
+            self._stack.callback(stage.close)
+            self.runners[spec.name] = StageRunner(
+                stage,
+                rt.clients,
+                stop=self.stop,
+                metrics=self.metrics,
+                batch_size=spec.batch_size(rt.settings),
+            )
+        for name, runner in self.runners.items():
+            thread = threading.Thread(target=self._run, args=(name, runner), name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _run(self, name: str, runner: StageRunner) -> None:
+        try:
+            runner.run()
+        except Exception as exc:
+            runner.stats.last_error = self.failed[name] = f"{type(exc).__name__}: {exc}"
+            _log.exception("stage %s stopped: %s", name, exc)
+            self.stop.set()
+
+    def close(self, timeout: float = 20.0) -> None:
+        """Stop every stage, wait for them, and close what they opened."""
+        self.stop.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+        self._stack.close()
+
+    def __enter__(self) -> Service:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def publishers_for(
+    runtime: Runtime, metrics: HubMetrics | None = None
+) -> dict[Department, DepartmentPublisher]:
+    """One publisher per department, sharing one producer, with the schemas the hub registered."""
+    producer = runtime.clients.producer(**{"delivery.report.only.error": True})
+    publishers = {}
+    for department in Department:
+        registered = runtime.schema_ids[DEPARTMENT_TOPICS[department].value_schema or ""]
+        publishers[department] = DepartmentPublisher(
+            department, producer, runtime.codec, registered.schema_id, registered.version, metrics
+        )
+    return publishers
