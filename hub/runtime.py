@@ -25,9 +25,8 @@ _log = logging.getLogger("hub.runtime")
 class Runtime:
     """The hub's connections for one process; a context manager that cleans up after itself."""
 
-    def __init__(self, settings: Settings, *, need_database: bool = True) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.need_database = need_database
         self.broker: EmbeddedBroker | None = None
         self._stack = ExitStack()
         self.schema_ids: dict[str, RegisteredSchema] = {}

@@ -67,7 +67,8 @@ def print_table(table: Table, console: Console | None = None, whole: Iterable[in
         lines.append("\t".join(_plain(cell) for cell in row))
     if table.caption:
         lines.append(str(table.caption))
-    console.print("\n".join(lines), highlight=False, markup=False, soft_wrap=True)
+    console.file.write("\n".join(lines) + "\n")  # as is: rich would turn the tabs into spaces
+    console.file.flush()
 
 
 def _plain(cell: object) -> str:

@@ -32,16 +32,14 @@ _EMPTY_CLEARS = "An empty value clears it."
 @contextmanager
 def _store() -> Iterator[tuple[RegistryStore, str]]:
     """The registry in the configured database, and the database's URL without its password."""
-    from sqlalchemy.engine import make_url
-
     from hub.db import connect
     from hub.registry import RegistryStore
     from hub.settings import get_settings
 
-    url = get_settings().resolved_database_url
-    engine = connect(url)
+    settings = get_settings()
+    engine = connect(settings.resolved_database_url)
     try:
-        yield RegistryStore(engine), make_url(url).render_as_string(hide_password=True)
+        yield RegistryStore(engine), settings.database_description
     finally:
         engine.dispose()
 
@@ -95,6 +93,7 @@ def load(
     from producers.population import open_registry, read_registry_csv
 
     with _store() as (store, database), open_registry(file) as stream:
+        err.print(f"loading {file} into {database}", highlight=False, soft_wrap=True)
         columns = (
             TextColumn("loading {task.description}"),
             BarColumn(),

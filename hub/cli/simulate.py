@@ -61,6 +61,7 @@ def simulate(
 
     from hub.cli.console import err, print_table, signals_set
     from hub.errors import InputError
+    from hub.metrics import HubMetrics, MetricsServer
     from hub.province import load_province
     from hub.runtime import Runtime
     from hub.service import publishers_for
@@ -88,12 +89,18 @@ def simulate(
     with ExitStack() as stack, signals_set(threading.Event()) as interrupted:
         publishers = None
         if publish:
-            runtime = stack.enter_context(Runtime(settings, need_database=True))
+            runtime = stack.enter_context(Runtime(settings))
             runtime.prepare()
-            publishers = publishers_for(runtime)
+            metrics = HubMetrics()
+            server = stack.enter_context(MetricsServer(metrics, settings.metrics_host, settings.metrics_port))
+            publishers = publishers_for(runtime, metrics)
             where = runtime.clients.bootstrap
             note = "" if settings.kafka_bootstrap else " (embedded: gone when this command ends)"
-            err.print(f"publishing to [bold]{where}[/]{note}")
+            err.print(
+                f"publishing to [bold]{where}[/]{note}; database {settings.database_description}; "
+                f"metrics {server.url}",
+                soft_wrap=True,
+            )
         bar = stack.enter_context(
             Progress(
                 TextColumn("{task.description:<22}"),

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from hub.topics import ALL_TOPICS
+
 pytestmark = pytest.mark.integration
 
 HUB = [sys.executable, "-m", "hub.cli"]
@@ -165,3 +167,14 @@ def test_ctrl_c_stops_the_demo_and_everything_it_started(tmp_path: Path) -> None
     assert demo.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert _tansu_processes() <= before
+
+
+def test_topics_piped_prints_every_name_whole(tmp_path: Path) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    result = subprocess.run(
+        [*HUB, "topics"], capture_output=True, text=True, timeout=60, env={**clean, "COLUMNS": "40"}
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    assert rows[0][:2] == ["topic", "partitions"]
+    assert [row[0] for row in rows[1:]] == [topic.name for topic in ALL_TOPICS]

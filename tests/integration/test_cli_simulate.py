@@ -24,8 +24,9 @@ def _run(args: list[str], cwd: Path, timeout: float = 280, **env: str) -> subpro
 
 
 def _row(stdout: str, label: str) -> list[str]:
-    line = next(line for line in stdout.splitlines() if f" {label} " in line)
-    return [cell.strip() for cell in line.split("│")[1:-1]]
+    """A row of the summary, which is plain tab-separated lines when stdout is not a terminal."""
+    rows = (line.split("\t") for line in stdout.splitlines())
+    return [cell.strip() for cell in next(row for row in rows if row[0].strip() == label)]
 
 
 def _count(cell: str) -> int:
@@ -55,9 +56,11 @@ def test_full_default_scale_completes_and_prints_its_figures(tmp_path: Path) -> 
 
 def test_same_seed_same_files_and_exports_feed_hub_publish(tmp_path: Path) -> None:
     args = ["simulate", "--citizens", "5000", "--records", "3000", "--no-publish", "--export-records"]
-    first = _run([*args, "--out", "a"], tmp_path)
+    first = _run([*args, "--out", "a"], tmp_path, COLUMNS="40")
     second = _run([*args, "--out", "b"], tmp_path)
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    registry_path = str(tmp_path / "a" / "registry.csv")
+    assert _row(first.stdout, "population registry")[3] == registry_path  # piped and narrow: whole
     for name in ("registry.csv", "ground_truth.csv", "records/land.jsonl"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     lines = (tmp_path / "a" / "records" / "land.jsonl").read_text(encoding="utf-8").splitlines()
