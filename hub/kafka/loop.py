@@ -158,6 +158,7 @@ class StageRunner:
         self.retry_pause = retry_pause
         self.stats = StageStats()
         self.metrics = metrics or HubMetrics()
+        self.metrics.stage_failures.labels(stage.name)  # the series exists, at 0, before any failure
         self._delivery_errors: list[str] = []
 
     def run(self) -> None:

@@ -1,8 +1,14 @@
-"""Unit tests for hub.kafka.loop's Outputs: columns that read as a sequence of OutMessage."""
+"""Unit tests for hub.kafka.loop: Outputs (columns that read as a sequence of OutMessage) and
+what a StageRunner sets up before it runs."""
 
 from __future__ import annotations
 
-from hub.kafka.loop import OutMessage, Outputs
+from confluent_kafka import Message
+from prometheus_client import CollectorRegistry
+
+from hub.kafka.clients import KafkaClients
+from hub.kafka.loop import OutMessage, Outputs, StageRunner
+from hub.metrics import HubMetrics
 
 
 def test_outputs_read_back_in_order_as_messages() -> None:
@@ -20,3 +26,23 @@ def test_sized_outputs_are_filled_in_place() -> None:
     assert [o.topic for o in outputs] == ["reconciled", "reconciled", "rejected"]
     assert outputs[0] == OutMessage("reconciled", b"k", b"v")
     assert outputs[2].headers == [("why", b"x")] and outputs[1].headers == []
+
+
+class _Stage:
+    name = "unit-stage"
+    group = "hub.unit"
+    inputs = ("lgsp.unit",)
+
+    def process(self, batch: list[Message]) -> list[OutMessage]:
+        return []
+
+    def committed(self) -> None:
+        pass
+
+
+def test_stage_failure_series_exists_at_zero_once_the_runner_is_made() -> None:
+    registry = CollectorRegistry()
+    metrics = HubMetrics(registry)
+    assert registry.get_sample_value("hub_stage_batch_failures_total", {"stage": "unit-stage"}) is None
+    StageRunner(_Stage(), KafkaClients({"bootstrap.servers": "127.0.0.1:1"}), metrics=metrics)
+    assert registry.get_sample_value("hub_stage_batch_failures_total", {"stage": "unit-stage"}) == 0.0
