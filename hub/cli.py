@@ -100,7 +100,12 @@ def replay(
     codec = AvroCodec(
         SchemaStore(connect(settings.resolved_database_url)).schema_text, settings.max_record_bytes
     )
-    for line in replay_topic(clients, declared, codec, from_offset, limit):
+
+    def done(count: int) -> None:
+        sys.stdout.flush()  # the records first, then the count after them
+        err.print(f"replay: {count} records from {declared.name}")
+
+    for line in replay_topic(clients, declared, codec, from_offset, limit, on_done=done):
         sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
 
 

@@ -180,6 +180,7 @@ def test_replay_prints_decoded_json_lines(broker, tmp_path: Path) -> None:  # ty
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(lines) == 3
+    assert "replay: 3 records from lgsp.land.records" in result.stderr
     assert all(line["topic"] == "lgsp.land.records" and "citizen" in line["value"] for line in lines)
 
 
