@@ -9,12 +9,14 @@ Hierarchy::
     ├── TopicError               a topic that is not declared or cannot be created
     ├── DatabaseError            the SQL database cannot be reached or used
     ├── SchemaError              a schema that is missing, invalid or not registered
+    │   └── IncompatibleSchemaError  a schema that breaks its subject's compatibility level
     ├── RecordError              a record that cannot be encoded or decoded
     │   ├── RecordEncodeError    a record that does not match its schema
     │   └── RecordDecodeError    bytes that are not a valid hub record (carries a reason code)
     ├── ExchangeError            the national exchange refused or could not be reached
     ├── Interrupted              the user pressed Ctrl-C or the process got SIGTERM
-    └── PortInUseError           a TCP port the hub was told to use is taken
+    ├── PortInUseError           a TCP port the hub was told to use is taken
+    └── InputError               a file or argument from the user that cannot be used
 
 Third-party exceptions are translated into these at the seam where the hub calls the library,
 with ``raise ... from exc``, so the CLI can print a one-line message for any of them.
@@ -29,6 +31,8 @@ __all__ = [
     "DatabaseError",
     "ExchangeError",
     "HubError",
+    "IncompatibleSchemaError",
+    "InputError",
     "Interrupted",
     "PortInUseError",
     "RecordDecodeError",

@@ -7,8 +7,12 @@ from wsgiref.simple_server import WSGIServer
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from hub.errors import PortInUseError
+from hub.topics import Department
 
-__all__ = ["HubMetrics", "MetricsServer"]
+__all__ = ["EXCHANGE_ATTEMPT_RESULTS", "HubMetrics", "MetricsServer"]
+
+# The ``result`` labels of hub_exchange_http_attempts_total (consumers/forward/stage.py counts "call").
+EXCHANGE_ATTEMPT_RESULTS = ("call",)
 
 
 class HubMetrics:
@@ -94,6 +98,14 @@ class HubMetrics:
         self.forward_attempts = Counter(
             "hub_exchange_http_attempts", "HTTP calls made to the national exchange.", ["result"], registry=r
         )
+        # A labelled counter has no series until its first increment, and an alert on
+        # increase(...) cannot see a zero: the children alerts and dashboards read exist from
+        # the start. (A stage's hub_stage_batch_failures_total: when its StageRunner is made.)
+        for department in Department:
+            self.published.labels(department.value)
+            self.publish_failures.labels(department.value)
+        for result in EXCHANGE_ATTEMPT_RESULTS:
+            self.forward_attempts.labels(result)
 
 
 class MetricsServer:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError
+import platformdirs
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from hub.errors import ConfigError
 
 __all__ = ["Settings", "get_settings"]
+
+_PASSWORD_IN_URL = re.compile(r"(//[^/:@]*:).*@")
 
 
 class Settings(BaseSettings):
@@ -32,7 +38,12 @@ class Settings(BaseSettings):
     )
     broker_start_timeout: float = Field(default=20.0, gt=0)
 
-    data_dir: Path = Field(default=Path(".hub-data"))
+    data_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_data_dir("lgsp-hub")),
+        validate_default=True,
+        description="Where the embedded SQLite file lives; absolute once read, whatever the cwd. "
+        "Unset: the user's data directory (e.g. ~/.local/share/lgsp-hub).",
+    )
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL. Unset: a SQLite file in HUB_DATA_DIR."
     )
@@ -68,6 +79,13 @@ class Settings(BaseSettings):
     )
     max_record_bytes: int = Field(default=1_000_000, ge=64)
 
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        # Resolved once, here: a relative HUB_DATA_DIR means the same directory to every later use,
+        # even after a chdir, and commands started in different directories share one database.
+        return value.expanduser().resolve()
+
     @property
     def resolved_database_url(self) -> str:
         """The database URL to use: the configured one, or the embedded SQLite file."""
@@ -77,10 +95,12 @@ class Settings(BaseSettings):
 
     @property
     def database_description(self) -> str:
-        """The database URL with any password hidden: what commands say at start."""
-        from sqlalchemy.engine import make_url
-
-        return make_url(self.resolved_database_url).render_as_string(hide_password=True)
+        """The database URL for people to read: the password, if any, replaced by ``***``."""
+        url = self.resolved_database_url
+        try:
+            return make_url(url).render_as_string(hide_password=True)
+        except (ArgumentError, ValueError):  # not a URL SQLAlchemy reads; still hide what looks like one
+            return _PASSWORD_IN_URL.sub(r"\1***@", url)
 
     def kafka_client_config(self, bootstrap: str) -> dict[str, str]:
         """librdkafka settings shared by every client: address and security, nothing else."""

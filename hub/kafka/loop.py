@@ -75,7 +75,9 @@ class StageRunner:
         self.retry_pause = retry_pause
         self.stats = StageStats()
         self.metrics = metrics or HubMetrics()
-        self.metrics.dead_letters.labels(stage.name, UNPROCESSABLE)  # a series at zero from the start
+        # Series that alerts read exist, at 0, before anything fails.
+        self.metrics.stage_failures.labels(stage.name)
+        self.metrics.dead_letters.labels(stage.name, UNPROCESSABLE)
         self._delivery_errors: list[str] = []
 
     def run(self) -> None:

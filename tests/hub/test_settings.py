@@ -6,8 +6,10 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import platformdirs
 import pytest
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
 
 from hub.errors import ConfigError
 from hub.settings import Settings, get_settings
@@ -31,8 +33,9 @@ def test_defaults() -> None:
     assert settings.kafka_security_protocol == "PLAINTEXT"
     assert settings.province_code == "74"
     assert settings.exchange_max_attempts == 5
-    assert settings.data_dir == Path(".hub-data")
-    assert settings.resolved_database_url == "sqlite:///.hub-data/hub.db"
+    assert settings.data_dir == Path(platformdirs.user_data_dir("lgsp-hub")).resolve()
+    assert settings.data_dir.is_absolute()
+    assert settings.resolved_database_url == f"sqlite:///{(settings.data_dir / 'hub.db').as_posix()}"
 
 
 def test_values_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -48,6 +51,57 @@ def test_values_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     assert settings.data_dir == tmp_path
     assert settings.province_code == "079"
     assert settings.resolved_database_url == f"sqlite:///{(tmp_path / 'hub.db').as_posix()}"
+
+
+def test_default_database_does_not_depend_on_the_working_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    files = []
+    for name in ("one", "two"):  # e.g. the schema registry started in one directory, a consumer in another
+        (tmp_path / name).mkdir()
+        monkeypatch.chdir(tmp_path / name)
+        url = Settings().resolved_database_url
+        database = make_url(url).database
+        assert database is not None
+        files.append((url, Path.cwd() / database))  # the file SQLite opens, from this cwd
+    (first_url, first_file), (second_url, second_file) = files
+    assert first_url == second_url
+    assert first_file == second_file
+    assert first_file.is_relative_to(Path(platformdirs.user_data_dir("lgsp-hub")).resolve())
+
+
+def test_relative_data_dir_is_made_absolute_when_read(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HUB_DATA_DIR", "state/../data")
+    settings = Settings()
+    assert settings.data_dir == tmp_path / "data"
+    monkeypatch.chdir("/")  # later uses agree with the directory the settings were read in
+    assert settings.resolved_database_url == f"sqlite:///{(tmp_path / 'data' / 'hub.db').as_posix()}"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql+psycopg://hub:s3cret@db:5432/hub", "postgresql+psycopg://hub:***@db:5432/hub"),
+        ("postgresql+psycopg://hub@db/hub", "postgresql+psycopg://hub@db/hub"),
+        ("postgresql://hub:s3cret@db:notaport/hub", "postgresql://hub:***@db:notaport/hub"),
+        ("nonsense", "nonsense"),
+    ],
+)
+def test_database_description_hides_the_password(
+    monkeypatch: pytest.MonkeyPatch, url: str, shown: str
+) -> None:
+    monkeypatch.setenv("HUB_DATABASE_URL", url)
+    assert Settings().database_description == shown
+
+
+def test_database_description_of_the_default_sqlite_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HUB_DATA_DIR", str(tmp_path))
+    assert Settings().database_description == f"sqlite:///{(tmp_path / 'hub.db').as_posix()}"
 
 
 def test_variable_names_are_case_insensitive(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -28,21 +30,61 @@ def _run(
     )
 
 
-def _tansu_processes() -> set[int]:
+MARK = "LGSP_TEST_RUN"  # set, to a fresh value, in the environment of the process a test starts
+
+
+def _new_mark() -> dict[str, str]:
+    """Environment for a process whose descendants :func:`_marked_processes` should find."""
+    return {MARK: uuid.uuid4().hex}
+
+
+def _marked_processes(mark: dict[str, str], program: bytes = b"tansu") -> set[int]:
+    """Running ``program`` processes started, directly or not, by the process given ``mark``.
+
+    Descendants inherit the environment, and keep it when their parent dies and they are
+    re-parented: a broker the demo left behind is still found after the demo exits (a walk
+    of parent ids would lose it). Processes other tests or users run have no such mark.
+    """
+    (wanted,) = (f"{k}={v}".encode() for k, v in mark.items())
     found = set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if b"tansu" in (entry / "cmdline").read_bytes().split(b"\0")[0]:
+                if program not in (entry / "cmdline").read_bytes().split(b"\0")[0]:
+                    continue
+                if wanted in (entry / "environ").read_bytes().split(b"\0"):
                     found.add(int(entry.name))
-            except OSError:
+            except OSError:  # gone meanwhile, or not ours to read
                 continue
     return found
 
 
+def test_marked_processes_are_descendants_even_orphaned_and_only_them(tmp_path: Path) -> None:
+    import time
+
+    mark = _new_mark()
+    env = {**os.environ, **mark}
+    # A grandchild `sleep` under a shell that waits for it, and one the shell leaves orphaned.
+    parent = subprocess.Popen(["sh", "-c", "sleep 60 & wait"], env=env)
+    subprocess.run(["sh", "-c", "sleep 61 >/dev/null 2>&1 &"], env=env, check=True)
+    unrelated = subprocess.Popen(["sleep", "62"])  # not started with the mark
+    try:
+        deadline = time.monotonic() + 10
+        while len(found := _marked_processes(mark, b"sleep")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(found) == 2 and unrelated.pid not in found
+        assert not _marked_processes(_new_mark(), b"sleep")
+    finally:
+        for pid in _marked_processes(mark, b"sleep"):
+            os.kill(pid, signal.SIGTERM)
+        for process in (parent, unrelated):
+            process.terminate()
+            process.wait(timeout=10)
+
+
 def test_demo_runs_end_to_end_and_leaves_nothing_behind(tmp_path: Path) -> None:
-    before = _tansu_processes()
-    result = _run(["demo", "--records", "200", "--citizens", "1500"], tmp_path)
+    mark = _new_mark()
+    result = _run(["demo", "--records", "200", "--citizens", "1500"], tmp_path, **mark)
     assert result.returncode == 0, result.stderr
     for department in ("civil_status", "land", "health", "social_insurance"):
         row = next(line for line in result.stdout.splitlines() if f" {department} " in line)
@@ -51,7 +93,7 @@ def test_demo_runs_end_to_end_and_leaves_nothing_behind(tmp_path: Path) -> None:
     assert "reuse rate" in result.stdout
     assert "forwarded to the national exchange" in result.stdout
     assert "rejected, by reason" in result.stdout
-    assert _tansu_processes() <= before  # the embedded broker was stopped
+    assert not _marked_processes(mark)  # the embedded broker was stopped
 
 
 def test_help_on_every_command(tmp_path: Path) -> None:
@@ -140,16 +182,17 @@ def test_replay_prints_decoded_json_lines(broker, tmp_path: Path) -> None:  # ty
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(lines) == 3
+    assert "replay: 3 records from lgsp.land.records" in result.stderr
     assert all(line["topic"] == "lgsp.land.records" and "citizen" in line["value"] for line in lines)
 
 
 def test_ctrl_c_stops_the_demo_and_everything_it_started(tmp_path: Path) -> None:
-    import signal
     import time
 
-    before = _tansu_processes()
+    mark = _new_mark()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
     env["HUB_DATA_DIR"] = str(tmp_path / "data")
+    env.update(mark)
     demo = subprocess.Popen(
         [*HUB, "demo", "--records", "200000"],
         stdout=subprocess.PIPE,
@@ -159,14 +202,15 @@ def test_ctrl_c_stops_the_demo_and_everything_it_started(tmp_path: Path) -> None
         cwd=tmp_path,
     )
     deadline = time.monotonic() + 60
-    while not (_tansu_processes() - before) and time.monotonic() < deadline:
+    while not _marked_processes(mark) and time.monotonic() < deadline:
         time.sleep(0.2)
+    assert _marked_processes(mark), "the demo's embedded broker never showed up"
     time.sleep(3)  # let it get into publishing
     demo.send_signal(signal.SIGINT)
     _, stderr = demo.communicate(timeout=60)
     assert demo.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
-    assert _tansu_processes() <= before
+    assert not _marked_processes(mark)
 
 
 def test_topics_piped_prints_every_name_whole(tmp_path: Path) -> None:

@@ -1,0 +1,40 @@
+"""Unit tests for hub.kafka.loop: what a StageRunner sets up before it reads anything."""
+
+from __future__ import annotations
+
+from confluent_kafka import Message
+from prometheus_client import CollectorRegistry
+
+from hub.kafka.clients import KafkaClients
+from hub.kafka.loop import StageRunner
+from hub.kafka.stage import UNPROCESSABLE, OutMessage
+from hub.metrics import HubMetrics
+
+
+class _Stage:
+    name = "unit-stage"
+    group = "hub.unit"
+    inputs = ("lgsp.unit",)
+    dead_letters = "lgsp.unit.dead-letters"
+
+    def process(self, batch: list[Message]) -> list[OutMessage]:
+        return []
+
+    def committed(self) -> None:
+        pass
+
+    def discard(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_failure_and_dead_letter_series_exist_at_zero_once_the_runner_is_made() -> None:
+    registry = CollectorRegistry()
+    metrics = HubMetrics(registry)
+    failures = ("hub_stage_batch_failures_total", {"stage": "unit-stage"})
+    dead = ("hub_dead_letters_total", {"stage": "unit-stage", "reason": UNPROCESSABLE})
+    assert registry.get_sample_value(*failures) is None and registry.get_sample_value(*dead) is None
+    StageRunner(_Stage(), KafkaClients({"bootstrap.servers": "127.0.0.1:1"}), metrics=metrics)
+    assert registry.get_sample_value(*failures) == 0.0 and registry.get_sample_value(*dead) == 0.0

@@ -1,0 +1,33 @@
+"""Unit tests for hub.metrics: the series alerts and dashboards read exist, at zero, from the start."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from hub.metrics import HubMetrics
+from hub.topics import Department
+
+
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    registry = CollectorRegistry()
+    HubMetrics(registry)
+    return registry
+
+
+@pytest.mark.parametrize("department", list(Department))
+@pytest.mark.parametrize("name", ["hub_records_published_total", "hub_publish_failures_total"])
+def test_department_counters_start_at_zero(
+    registry: CollectorRegistry, name: str, department: Department
+) -> None:
+    assert registry.get_sample_value(name, {"department": department.value}) == 0.0
+
+
+def test_exchange_attempts_start_at_zero(registry: CollectorRegistry) -> None:
+    # "call" is the result label consumers/forward/stage.py counts.
+    assert registry.get_sample_value("hub_exchange_http_attempts_total", {"result": "call"}) == 0.0
+
+
+def test_unlabelled_failure_counter_starts_at_zero(registry: CollectorRegistry) -> None:
+    assert registry.get_sample_value("hub_exchange_failures_total") == 0.0
