@@ -13,27 +13,19 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
 from hub.errors import DatabaseError
+from hub.settings import redacted_url
 
 __all__ = ["connect", "create_tables", "metadata"]
 
 metadata = sa.MetaData()
 
 
-def _redacted(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url
-
-
 def connect(url: str) -> Engine:
-    """An engine for ``url`` whose tables exist; :class:`DatabaseError` if it cannot be used."""
-    # Import the table modules so that every table is on the metadata before create_all.
-
+    """An engine for ``url``, checked by connecting; :class:`DatabaseError` if it cannot be used."""
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        raise DatabaseError(f"HUB_DATABASE_URL {url!r} is not a database URL") from exc
+    except (ArgumentError, ValueError) as exc:  # ValueError: e.g. a port that is not a number
+        raise DatabaseError(f"HUB_DATABASE_URL {redacted_url(url)!r} is not a database URL") from exc
     if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -41,14 +33,14 @@ def connect(url: str) -> Engine:
         with engine.connect():
             pass
     except NoSuchModuleError as exc:
-        raise DatabaseError(f"no driver for database URL {_redacted(url)}: {exc}") from exc
+        raise DatabaseError(f"no driver for database URL {redacted_url(url)}: {exc}") from exc
     except ModuleNotFoundError as exc:
-        raise DatabaseError(f"database driver {exc.name!r} is not installed for {_redacted(url)}") from exc
+        raise DatabaseError(f"database driver {exc.name!r} is not installed for {redacted_url(url)}") from exc
     except OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise DatabaseError(f"cannot reach database {_redacted(url)}: {reason}") from exc
+        raise DatabaseError(f"cannot reach database {redacted_url(url)}: {reason}") from exc
     except SQLAlchemyError as exc:
-        raise DatabaseError(f"cannot use database {_redacted(url)}: {exc}") from exc
+        raise DatabaseError(f"cannot use database {redacted_url(url)}: {exc}") from exc
     return engine
 
 
@@ -57,4 +49,4 @@ def create_tables(engine: Engine, *tables: sa.Table) -> None:
     try:
         metadata.create_all(engine, tables=list(tables))
     except SQLAlchemyError as exc:
-        raise DatabaseError(f"cannot create tables in {_redacted(str(engine.url))}: {exc}") from exc
+        raise DatabaseError(f"cannot create tables in {redacted_url(str(engine.url))}: {exc}") from exc

@@ -14,7 +14,7 @@ from sqlalchemy.exc import ArgumentError
 
 from hub.errors import ConfigError
 
-__all__ = ["Settings", "get_settings"]
+__all__ = ["Settings", "get_settings", "redacted_url"]
 
 _PASSWORD_IN_URL = re.compile(r"(//[^/:@]*:).*@")
 
@@ -96,11 +96,7 @@ class Settings(BaseSettings):
     @property
     def database_description(self) -> str:
         """The database URL for people to read: the password, if any, replaced by ``***``."""
-        url = self.resolved_database_url
-        try:
-            return make_url(url).render_as_string(hide_password=True)
-        except (ArgumentError, ValueError):  # not a URL SQLAlchemy reads; still hide what looks like one
-            return _PASSWORD_IN_URL.sub(r"\1***@", url)
+        return redacted_url(self.resolved_database_url)
 
     def kafka_client_config(self, bootstrap: str) -> dict[str, str]:
         """librdkafka settings shared by every client: address and security, nothing else."""
@@ -115,6 +111,14 @@ class Settings(BaseSettings):
         if self.kafka_sasl_password:
             config["sasl.password"] = self.kafka_sasl_password.get_secret_value()
         return config
+
+
+def redacted_url(url: str) -> str:
+    """``url`` with its password, if any, replaced by ``***``: what may be printed or logged."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):  # not a URL SQLAlchemy reads; still hide what looks like one
+        return _PASSWORD_IN_URL.sub(r"\1***@", url)
 
 
 @lru_cache(maxsize=1)

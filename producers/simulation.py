@@ -47,7 +47,7 @@ class SimulationPlan:
     bundles: BundleProfile = field(default_factory=BundleProfile)
     start: date = date(2026, 11, 1)
     days: int = 7
-    out_dir: Path | None = Path(".hub-data/simulation")  # registry and ground truth; None: no files
+    out_dir: Path | None = None  # where the registry and ground truth go; None: no files
     export_records: bool = False  # also write records as JSON lines, one file per department
 
 

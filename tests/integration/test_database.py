@@ -78,3 +78,11 @@ def test_unreachable_database_is_one_clear_error() -> None:
 def test_not_a_database_url() -> None:
     with pytest.raises(DatabaseError, match="not a database URL"):
         connect("this is not a url")
+
+
+def test_a_url_with_a_port_that_is_not_a_number_is_one_clear_error() -> None:
+    with pytest.raises(DatabaseError, match="not a database URL"):
+        connect("postgresql+psycopg://hub:secret@db:port/hub")
+    with pytest.raises(DatabaseError) as caught:
+        connect("postgresql+psycopg://hub:secret@db:port/hub")
+    assert "secret" not in str(caught.value)
