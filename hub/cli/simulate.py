@@ -83,7 +83,7 @@ def simulate(
         bundles=BundleProfile() if bundles else BundleProfile(0.0, 0.0),
         start=first_day,
         days=days,
-        out_dir=out or settings.data_dir / "simulation",
+        out_dir=(out or settings.data_dir / "simulation").resolve(),  # printed whole, usable from anywhere
         export_records=export_records,
     )
     with ExitStack() as stack, signals_set(threading.Event()) as interrupted:
