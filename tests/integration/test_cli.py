@@ -93,6 +93,12 @@ def test_demo_runs_end_to_end_and_leaves_nothing_behind(tmp_path: Path) -> None:
     assert "reuse rate" in result.stdout
     assert "forwarded to the national exchange" in result.stdout
     assert "rejected, by reason" in result.stdout
+    about = " ".join(result.stdout.split())  # the explanation wraps with the terminal
+    assert "already-digitized data ÷ dossiers received" in about and "≥ 80%" in about
+    assert "6.98–7.32 %" in about  # why the simulated rate is far from the target
+    header = {line.split()[0]: line.split()[1:] for line in result.stderr.splitlines() if line.strip()}
+    assert header["metrics"][0].startswith("http://127.0.0.1:") and header["metrics"][0].endswith("/metrics")
+    assert header["database"] == [f"sqlite:///{tmp_path / 'data' / 'hub.db'}"]
     assert not _marked_processes(mark)  # the embedded broker was stopped
 
 

@@ -226,6 +226,7 @@ def test_command_serves_until_interrupted(tmp_path: Path) -> None:
             process.communicate()
     assert process.returncode == 0, stderr
     assert f"schema registry on {url}" in stderr
+    assert f"database sqlite:///{tmp_path / 'hub.db'}" in " ".join(stderr.split())
 
 
 def test_command_on_a_taken_port_is_one_line(tmp_path: Path) -> None:
