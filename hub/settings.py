@@ -9,8 +9,6 @@ from pathlib import Path
 import platformdirs
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from hub.errors import ConfigError
 
@@ -115,6 +113,9 @@ class Settings(BaseSettings):
 
 def redacted_url(url: str) -> str:
     """``url`` with its password, if any, replaced by ``***``: what may be printed or logged."""
+    from sqlalchemy.engine import make_url  # here, not at the top: `hub --help` need not load SQLAlchemy
+    from sqlalchemy.exc import ArgumentError
+
     try:
         return make_url(url).render_as_string(hide_password=True)
     except (ArgumentError, ValueError):  # not a URL SQLAlchemy reads; still hide what looks like one

@@ -4,29 +4,24 @@ from __future__ import annotations
 
 import threading
 import time
-from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console, Group
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from hub.cli.console import err, out, signals_set
 from hub.errors import HubError, Interrupted
-from hub.metrics import HubMetrics, MetricsServer
-from hub.province import load_province
-from hub.registry import RegistryStore
-from hub.runtime import Runtime
-from hub.service import Service, publishers_for
-from hub.settings import Settings, get_settings
-from hub.stages.indicators import ALL_DEPARTMENTS, REUSE_TARGET, DossierStore, Ratio
-from hub.stages.indicators.formulas import reuse_rate_of, totals
-from hub.topics import DEPARTMENT_TOPICS, Department
-from producers.population import Population, generate_population
-from producers.simulate import generate_records
+
+if TYPE_CHECKING:  # the flow's own imports are made when it runs, so `hub --help` stays fast
+    from hub.metrics import HubMetrics
+    from hub.runtime import Runtime
+    from hub.service import Service
+    from hub.settings import Settings
+    from hub.stages.indicators import Ratio
+    from producers.population import Population
 
 __all__ = ["DemoSummary", "demo", "run_demo", "summary_table"]
 
@@ -45,6 +40,8 @@ def demo(
     computes the reuse rate; forwards reconciled records to the exchange. Ctrl-C stops
     everything it started.
     """
+    from hub.settings import get_settings
+
     with signals_set(threading.Event()) as interrupted:
         summary = run_demo(
             get_settings(), citizens, records, seed, console=err, timeout=timeout, interrupted=interrupted
@@ -82,6 +79,16 @@ def run_demo(
     interrupted: threading.Event | None = None,
 ) -> DemoSummary:
     """Start what is needed, publish, reconcile, compute, forward; return the summary."""
+    from contextlib import ExitStack
+
+    from hub.metrics import HubMetrics, MetricsServer
+    from hub.province import load_province
+    from hub.registry import RegistryStore
+    from hub.runtime import Runtime
+    from hub.service import Service
+    from hub.topics import DEPARTMENT_TOPICS, Department
+    from producers.population import generate_population
+
     console = console or Console(stderr=True)
     interrupted = interrupted or threading.Event()
     started = time.monotonic()
@@ -129,6 +136,9 @@ def _publish(
     summary: DemoSummary,
     interrupted: threading.Event,
 ) -> None:
+    from hub.service import publishers_for
+    from producers.simulate import generate_records
+
     for department, publisher in publishers_for(runtime, metrics).items():
         for n, simulated in enumerate(generate_records(population, department, per_department, seed)):
             if n % 1000 == 0 and interrupted.is_set():
@@ -148,6 +158,8 @@ def _wait(
 ) -> None:
     """Until every stage has consumed what was written to its inputs: the published records,
     or what the stages before it produced."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     deadline = time.monotonic() + timeout
     columns = (TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
@@ -184,6 +196,9 @@ def _produced_to(metrics: HubMetrics, topic: str) -> int:
 
 
 def _collect(metrics: HubMetrics, summary: DemoSummary, runtime: Runtime) -> None:
+    from hub.stages.indicators import DossierStore
+    from hub.stages.indicators.formulas import reuse_rate_of, totals
+
     for metric in metrics.reconciled.collect():
         for sample in metric.samples:
             if not sample.name.endswith("_total"):
@@ -206,6 +221,8 @@ def _pct(rate: float | None) -> str:
 
 def summary_table(summary: DemoSummary) -> Group:
     """Per department: published, reconciled, rejected, reuse rate; then outcomes by reason."""
+    from hub.stages.indicators.formulas import ALL_DEPARTMENTS, REUSE_TARGET
+
     departments = list(summary.published)
     main = Table(title=f"hub demo: {summary.seconds:.1f} s", show_footer=True)
     main.add_column("department", footer="all")
