@@ -79,10 +79,6 @@ class Service:
         self._threads: list[threading.Thread] = []
         self._stack = ExitStack()
 
-    @property
-    def exchange_url(self) -> str | None:
-        return self.runtime.exchange_url
-
     def start(self) -> None:
         rt = self.runtime
         if any(spec.needs_exchange for spec in self.specs) and not rt.exchange_url:

@@ -12,7 +12,10 @@ __all__ = ["broker", "exchange", "run"]
 def run(
     stage: Annotated[
         list[str] | None,
-        typer.Option(help="Stage to run (reconcile, indicators, forward); repeat for several. Default: all."),
+        typer.Option(
+            help="A stage to run, by name (e.g. reconcile); repeat for several. Default: every stage. "
+            "An unknown name is refused with the list of stages."
+        ),
     ] = None,
 ) -> None:
     """Run the stream processors as a long-lived service until Ctrl-C or SIGTERM.
