@@ -142,15 +142,16 @@ class StageRunner:
         name = self.stage.name
         for topic, n in Counter(map(Message.topic, batch)).items():
             self.metrics.stage_consumed.labels(name, topic).inc(n)
-        topics = outputs.topics if isinstance(outputs, Outputs) else [o.topic for o in outputs]
-        for topic, n in Counter(topics).items():
+        columns = outputs if isinstance(outputs, Outputs) else Outputs(outputs)
+        produced = Counter(columns.topics)
+        for topic, n in produced.items():
             self.metrics.stage_produced.labels(name, topic).inc(n)
-        if self.stage.dead_letters in topics:
-            for out in outputs:
-                if out.topic == self.stage.dead_letters:
-                    reason = dict(out.headers).get("__hub.errors.reason") or b""
-                    reason = reason.decode() if isinstance(reason, bytes) else reason
-                    self.metrics.dead_letters.labels(name, reason).inc()
+        dead = self.stage.dead_letters
+        if dead in produced:
+            rows = zip(columns.topics, columns.headers, strict=True)
+            reasons = Counter(_reason(headers) for topic, headers in rows if topic == dead)
+            for reason, n in reasons.items():
+                self.metrics.dead_letters.labels(name, reason).inc(n)
 
     def _produce(self, producer: Producer, outputs: Sequence[OutMessage]) -> None:
         self._delivery_errors.clear()
@@ -205,3 +206,9 @@ class StageRunner:
             except KafkaException as seek_error:
                 _log.warning("%s: seek failed: %s", self.stage.name, seek_error)
         self.stop.wait(self.retry_pause)
+
+
+def _reason(headers: Sequence[tuple[str, str | bytes | None]] | None) -> str:
+    """The ``__hub.errors.reason`` header of a dead letter."""
+    value = dict(headers or ()).get("__hub.errors.reason") or ""
+    return value.decode(errors="replace") if isinstance(value, bytes) else value

@@ -7,7 +7,7 @@ from prometheus_client import CollectorRegistry
 
 from hub.kafka.clients import KafkaClients
 from hub.kafka.loop import StageRunner
-from hub.kafka.stage import UNPROCESSABLE, OutMessage
+from hub.kafka.stage import UNPROCESSABLE, OutMessage, Outputs
 from hub.metrics import HubMetrics
 
 
@@ -38,3 +38,27 @@ def test_failure_and_dead_letter_series_exist_at_zero_once_the_runner_is_made() 
     assert registry.get_sample_value(*failures) is None and registry.get_sample_value(*dead) is None
     StageRunner(_Stage(), KafkaClients({"bootstrap.servers": "127.0.0.1:1"}), metrics=metrics)
     assert registry.get_sample_value(*failures) == 0.0 and registry.get_sample_value(*dead) == 0.0
+
+
+def test_dead_letters_are_counted_by_stage_and_reason() -> None:
+    registry = CollectorRegistry()
+    runner = StageRunner(
+        _Stage(), KafkaClients({"bootstrap.servers": "127.0.0.1:1"}), metrics=HubMetrics(registry)
+    )
+    batch = [Message(topic="lgsp.unit", partition=0, offset=i, value=b"x") for i in range(4)]
+    why = [("hub.agency", b"STP"), ("__hub.errors.reason", b"NOT_AVRO")]
+    outputs = Outputs(
+        [
+            OutMessage("lgsp.unit.out", None, b"ok"),
+            OutMessage("lgsp.unit.dead-letters", None, b"x", why),
+            OutMessage("lgsp.unit.dead-letters", None, b"y", why),
+            OutMessage(
+                "lgsp.unit.dead-letters", None, b"z", [("__hub.errors.reason", b"UNPROCESSABLE_RECORD")]
+            ),
+        ]
+    )
+    runner._count(batch, outputs)
+    sample = registry.get_sample_value
+    assert sample("hub_dead_letters_total", {"stage": "unit-stage", "reason": "NOT_AVRO"}) == 2
+    assert sample("hub_dead_letters_total", {"stage": "unit-stage", "reason": UNPROCESSABLE}) == 1
+    assert sample("hub_stage_records_produced_total", {"stage": "unit-stage", "topic": "lgsp.unit.out"}) == 1
