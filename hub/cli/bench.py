@@ -51,7 +51,7 @@ def bench(
     from rich.table import Table
 
     from hub.bench.publish import Figure, bench_encoding, bench_publish, bench_registry
-    from hub.cli.console import err, out
+    from hub.cli.console import err, print_table
     from hub.errors import InputError
     from hub.province import load_province
     from hub.settings import get_settings
@@ -94,8 +94,8 @@ def bench(
     for column in ("figure", "value", "unit", "target", "met"):
         table.add_column(column, justify="right" if column == "value" else "left")
     for f in figures:
-        met = "" if f.met is None else ("yes" if f.met else "[red]NO[/]")
+        met = "" if f.met is None else ("yes" if f.met else "NO")
         table.add_row(
             f.name, f"{f.value:,.2f}" if f.value < 100 else f"{f.value:,.0f}", f.unit, f.target, met
         )
-    out.print(table)
+    print_table(table)  # piped (`| tee`), plain tab-separated lines that keep every figure's name whole
