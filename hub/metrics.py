@@ -9,10 +9,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from hub.errors import PortInUseError
 from hub.topics import Department
 
-__all__ = ["EXCHANGE_ATTEMPT_RESULTS", "HubMetrics", "MetricsServer"]
+__all__ = ["EXCHANGE_STATUSES", "HubMetrics", "MetricsServer"]
 
-# The ``result`` labels of hub_exchange_http_attempts_total (consumers/forward/stage.py counts "call").
-EXCHANGE_ATTEMPT_RESULTS = ("call",)
+# The ``status`` labels of hub_exchange_requests_total that exist, at 0, from the start.
+EXCHANGE_STATUSES = ("200", "401", "403", "429", "500", "502", "503", "504", "timeout", "transport_error")
 
 
 class HubMetrics:
@@ -95,8 +95,21 @@ class HubMetrics:
         self.forward_failures = Counter(
             "hub_exchange_failures", "Failed calls to the national exchange (after retries).", registry=r
         )
-        self.forward_attempts = Counter(
-            "hub_exchange_http_attempts", "HTTP calls made to the national exchange.", ["result"], registry=r
+        self.exchange_requests = Counter(
+            "hub_exchange_requests",
+            "Requests to the national exchange by outcome: the HTTP status, or timeout / transport_error.",
+            ["status"],
+            registry=r,
+        )
+        self.exchange_retries = Counter(
+            "hub_exchange_retries",
+            "Requests to the national exchange tried again after a transient failure.",
+            registry=r,
+        )
+        self.exchange_circuit_open = Gauge(
+            "hub_exchange_circuit_open",
+            "1 while the forwarder's circuit breaker keeps it from calling a failing national exchange.",
+            registry=r,
         )
         # A labelled counter has no series until its first increment, and an alert on
         # increase(...) cannot see a zero: the children alerts and dashboards read exist from
@@ -104,8 +117,8 @@ class HubMetrics:
         for department in Department:
             self.published.labels(department.value)
             self.publish_failures.labels(department.value)
-        for result in EXCHANGE_ATTEMPT_RESULTS:
-            self.forward_attempts.labels(result)
+        for status in EXCHANGE_STATUSES:
+            self.exchange_requests.labels(status)
 
 
 class MetricsServer:

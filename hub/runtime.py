@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from contextlib import ExitStack
 from types import TracebackType
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
@@ -32,6 +33,9 @@ class Runtime:
         self.schema_ids: dict[str, RegisteredSchema] = {}
         # The national exchange: the configured one, or the mock the composition root starts.
         self.exchange_url: str | None = settings.exchange_url
+        # Each agency's credentials there (agency → Credential-like, with client_id and client_secret):
+        # given by the composition root for the mock it starts; else the forwarder reads them from settings.
+        self.exchange_credentials: dict[str, Any] | None = None
 
     def __enter__(self) -> Runtime:
         try:

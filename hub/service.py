@@ -10,15 +10,20 @@ module is the one place that knows them all: adding a stage is one folder and on
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 
+from pydantic import SecretStr
+
 import consumers.forward
 import hub.stages.indicators
 import hub.stages.reconcile
+from consumers.forward.credentials import Credential
 from hub.errors import HubError
+from hub.exchange.clients import agency_scope
 from hub.exchange.server import ExchangeServer
 from hub.kafka.loop import StageRunner
 from hub.kafka.stage import Stage
@@ -82,8 +87,9 @@ class Service:
     def start(self) -> None:
         rt = self.runtime
         if any(spec.needs_exchange for spec in self.specs) and not rt.exchange_url:
-            self.exchange = self._stack.enter_context(ExchangeServer())
+            self.exchange = self._stack.enter_context(ExchangeServer(rt.engine))
             rt.exchange_url = self.exchange.url
+            rt.exchange_credentials = _mock_credentials(self.exchange)
         for spec in self.specs:
             stage = spec.build(rt, self.metrics)
             self._stack.callback(stage.close)
@@ -139,3 +145,13 @@ def publishers_for(
             department, producer, runtime.codec, registered.schema_id, registered.version, metrics
         )
     return publishers
+
+
+def _mock_credentials(exchange: ExchangeServer) -> dict[str, Credential]:
+    """Fresh credentials for every agency at the mock exchange this process started; in memory only."""
+    credentials = {}
+    for department in Department:
+        agency, secret = department.agency, secrets.token_urlsafe(32)
+        exchange.clients.set(agency, secret, {agency_scope(agency)})
+        credentials[agency] = Credential(agency, SecretStr(secret))
+    return credentials

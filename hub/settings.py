@@ -49,8 +49,23 @@ class Settings(BaseSettings):
     exchange_url: str | None = Field(
         default=None, description="National exchange base URL. Unset: the hub starts its mock."
     )
+    exchange_credentials: Path | None = Field(
+        default=None,
+        description="TOML file with each agency's client id and secret for HUB_EXCHANGE_URL "
+        "(unset with the mock: the hub makes fresh ones).",
+    )
     exchange_timeout: float = Field(default=10.0, gt=0)
     exchange_max_attempts: int = Field(default=5, ge=1)
+    exchange_request_size: int = Field(default=500, ge=1, le=1000, description="Documents per request.")
+    exchange_concurrency: int = Field(default=4, ge=1, le=64, description="Requests in flight at once.")
+    exchange_circuit_failures: int = Field(
+        default=5, ge=1, description="Failures in a row that open the forwarder's circuit breaker."
+    )
+    exchange_circuit_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="First cool-down of an open circuit (doubles per failed probe, to 30 s).",
+    )
 
     schema_registry_url: str | None = Field(
         default=None,

@@ -8,7 +8,9 @@ from typing import Any
 
 from confluent_kafka import Message
 
+from consumers.forward.breaker import CircuitBreaker
 from consumers.forward.client import ExchangeClient
+from consumers.forward.credentials import load_credentials
 from hub.avro.wire import AvroCodec, jsonable
 from hub.errors import ConfigError, RecordDecodeError
 from hub.kafka.stage import OutMessage, dead_letter
@@ -32,9 +34,7 @@ def to_exchange_document(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def ack_message(
-    ack: dict[str, Any], attempts: int, codec: AvroCodec, schema_id: int, now: datetime
-) -> OutMessage:
+def ack_message(ack: dict[str, Any], codec: AvroCodec, schema_id: int, now: datetime) -> OutMessage:
     """The acks-topic message for one acknowledgement from the exchange."""
     status = ack.get("status") if ack.get("status") in ("ACCEPTED", "DUPLICATE") else "REJECTED"
     record_id = str(ack.get("record_id"))
@@ -44,8 +44,9 @@ def ack_message(
             "record_id": record_id,
             "status": status,
             "exchange_transaction_id": ack.get("transaction_id"),
+            "reason": ack.get("reason") if status == "REJECTED" else None,
             "detail": ack.get("detail"),
-            "attempts": attempts,
+            "attempts": int(ack.get("attempts") or 1),
             "acked_at": now,
         },
     )
@@ -53,7 +54,14 @@ def ack_message(
 
 
 class ForwardStage:
-    """Reads the reconciled topic, POSTs each batch to the exchange, publishes the acks."""
+    """Reads the reconciled topic, sends each batch to the exchange, publishes its acknowledgements.
+
+    Every forwarded record gets an acknowledgement on ``lgsp.exchange.acks`` (accepted, duplicate
+    or rejected); a record the exchange refuses for good also goes, unchanged, to the stage's
+    dead-letter topic with the exchange's reason. The batch's offsets are committed (by the
+    runner) only once every record in it is acknowledged or dead-lettered; an exchange that
+    cannot be reached raises, so the batch is tried again.
+    """
 
     name = "forward"
     group = Group.FORWARD.value
@@ -70,10 +78,11 @@ class ForwardStage:
         self._pending: list[str] = []
 
     def process(self, batch: list[Message]) -> list[OutMessage]:
-        documents, dead = [], []
+        documents, sent, dead = [], [], []
         for message in batch:
             try:
                 documents.append(to_exchange_document(self.codec.decode(message.value())[1]))
+                sent.append(message)
             except RecordDecodeError as exc:
                 dead.append(dead_letter(message, self.dead_letters, self.name, exc.reason, str(exc)))
             except (KeyError, TypeError, AttributeError) as exc:
@@ -86,11 +95,17 @@ class ForwardStage:
         except Exception:
             self.metrics.forward_failures.inc()
             raise
-        finally:
-            self.metrics.forward_attempts.labels("call").inc(self.client.attempts)
         now = datetime.now(UTC)
-        outputs = [ack_message(a, self.client.attempts, self.codec, self.ack_schema_id, now) for a in acks]
-        self._pending += [str(a.get("status")) for a in acks]
+        outputs = []
+        for message, ack in zip(sent, acks, strict=True):
+            outputs.append(ack_message(ack, self.codec, self.ack_schema_id, now))
+            if ack.get("status") not in ("ACCEPTED", "DUPLICATE"):
+                reason = str(ack.get("reason") or "REFUSED")
+                detail = str(ack.get("detail") or "refused by the national exchange")
+                dead.append(dead_letter(message, self.dead_letters, self.name, reason, detail))
+        self._pending += [
+            str(a.get("status")) if a.get("status") in ("ACCEPTED", "DUPLICATE") else "REJECTED" for a in acks
+        ]
         return [*outputs, *dead]
 
     def discard(self) -> None:
@@ -106,12 +121,32 @@ class ForwardStage:
 
 
 def build(runtime: Runtime, metrics: HubMetrics) -> ForwardStage:
-    """The forward stage, to the exchange the runtime names (configured, or the mock started for it)."""
+    """The forward stage, to the exchange the runtime names (configured, or the mock started for
+    it), with each agency's credentials; checks both now, so a mistake is one line at start."""
+    settings = runtime.settings
     if not runtime.exchange_url:
         raise ConfigError("the forward stage needs a national exchange: set HUB_EXCHANGE_URL")
+    credentials = runtime.exchange_credentials
+    if credentials is None:
+        if settings.exchange_credentials is None:
+            raise ConfigError(
+                f"HUB_EXCHANGE_CREDENTIALS is not set: the forward stage needs each agency's client id and "
+                f"secret for the national exchange at {runtime.exchange_url} (a TOML file, see README)"
+            )
+        credentials = load_credentials(settings.exchange_credentials)
     client = ExchangeClient(
         runtime.exchange_url,
-        timeout=runtime.settings.exchange_timeout,
-        max_attempts=runtime.settings.exchange_max_attempts,
+        credentials,
+        timeout=settings.exchange_timeout,
+        max_attempts=settings.exchange_max_attempts,
+        request_size=settings.exchange_request_size,
+        concurrency=settings.exchange_concurrency,
+        breaker=CircuitBreaker(settings.exchange_circuit_failures, settings.exchange_circuit_seconds),
+        metrics=metrics,
     )
+    try:
+        client.check()
+    except BaseException:
+        client.close()
+        raise
     return ForwardStage(runtime.codec, client, runtime.schema_id("vn.lgsp.ExchangeAck"), metrics)

@@ -24,9 +24,10 @@ def test_department_counters_start_at_zero(
     assert registry.get_sample_value(name, {"department": department.value}) == 0.0
 
 
-def test_exchange_attempts_start_at_zero(registry: CollectorRegistry) -> None:
-    # "call" is the result label consumers/forward/stage.py counts.
-    assert registry.get_sample_value("hub_exchange_http_attempts_total", {"result": "call"}) == 0.0
+@pytest.mark.parametrize("status", ["429", "503", "timeout"])
+def test_exchange_request_outcomes_start_at_zero(registry: CollectorRegistry, status: str) -> None:
+    assert registry.get_sample_value("hub_exchange_requests_total", {"status": status}) == 0.0
+    assert registry.get_sample_value("hub_exchange_circuit_open") == 0.0
 
 
 def test_unlabelled_failure_counter_starts_at_zero(registry: CollectorRegistry) -> None:
