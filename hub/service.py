@@ -46,12 +46,13 @@ class StageSpec:
     build: Callable[[Runtime, HubMetrics], Stage]
     batch_size: Callable[[Settings], int] = lambda s: s.consumer_batch_size
     needs_exchange: bool = False  # the mock national exchange is started for it when none is configured
+    poll_seconds: float = 0.5  # the longest a partial batch waits to fill: the stage's added latency
 
 
 STAGES: tuple[StageSpec, ...] = (
     StageSpec("reconcile", hub.stages.reconcile.build, lambda s: s.reconcile_batch_size),
     StageSpec("indicators", hub.stages.indicators.build),
-    StageSpec("forward", consumers.forward.build, needs_exchange=True),
+    StageSpec("forward", consumers.forward.build, needs_exchange=True, poll_seconds=0.1),
 )
 STAGE_NAMES = tuple(spec.name for spec in STAGES)
 

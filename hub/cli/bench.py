@@ -8,7 +8,7 @@ import typer
 
 __all__ = ["bench"]
 
-_SUITES = ("registry", "encode", "publish", "registry-load", "reconcile")
+_SUITES = ("registry", "encode", "publish", "registry-load", "reconcile", "forward")
 
 
 def bench(
@@ -25,6 +25,16 @@ def bench(
     faust_records: Annotated[
         int, typer.Option(min=0, help="Records for the per-record faust baseline (0: skip it).")
     ] = 20_000,
+    forward_records: Annotated[
+        int, typer.Option(min=1000, help="Records to forward to the exchange.")
+    ] = 100_000,
+    postgres_url: Annotated[
+        str, typer.Option(help="PostgreSQL for the exchange's ledger in the forward benchmark ('' to skip).")
+    ] = "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    outage_seconds: Annotated[
+        float,
+        typer.Option(min=1.0, help="Length of the steady-rate and outage phases of the forward benchmark."),
+    ] = 10.0,
     repeat: Annotated[
         int, typer.Option(min=1, help="Publishing runs; the best and the median are shown.")
     ] = 3,
@@ -40,6 +50,10 @@ def bench(
 
     reconcile: reconciliation processes through records already published,
     against the full registry; the per-record faust agent for comparison.
+
+    forward: reconciled records to the national exchange (its own process,
+    its ledger on SQLite, then PostgreSQL); latency at a steady 2,000
+    records/s; the forwarder's memory through an outage, and the drain after.
 
     publish: simulate and publish records from this one process, validation
     and Avro encoding included, into the broker (embedded unless
@@ -87,6 +101,11 @@ def bench(
         figures += bench_reconcile(
             settings, province, citizens, reconcile_records, seed, processes, faust_records
         )
+    if "forward" in chosen:
+        from hub.bench.forward import bench_forward
+
+        err.print(f"forward: {forward_records:,} reconciled records to the exchange's ledger ...")
+        figures += bench_forward(settings, forward_records, postgres_url or None, outage_seconds)
     if "publish" in chosen:
         err.print(f"publish: simulating and publishing {records:,} records ...")
         figures += bench_publish(settings, province, citizens, records, seed, repeat)

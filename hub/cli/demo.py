@@ -57,9 +57,10 @@ class DemoSummary:
     reconciled: dict[str, int] = field(default_factory=dict)
     rejected: dict[str, dict[str, int]] = field(default_factory=dict)
     reuse: dict[str, Ratio] = field(default_factory=dict)
-    forwarded: int = 0
-    acknowledged: dict[str, int] = field(default_factory=dict)
-    exchange_accepted: int = 0
+    forwarded: int = 0  # reconciled records the forward stage consumed
+    acknowledged: dict[str, int] = field(default_factory=dict)  # by status: ACCEPTED, DUPLICATE, REJECTED
+    dead_lettered: int = 0  # by the forward stage: refused by the exchange, or unreadable
+    exchange_ledger: int | None = None  # records in the mock exchange's ledger, when the demo started it
     seconds: float = 0.0
     bootstrap: str = ""
     metrics_url: str = ""
@@ -122,7 +123,7 @@ def run_demo(
 
         _collect(metrics, summary, runtime)
         if service.exchange is not None:
-            summary.exchange_accepted = len(service.exchange.ledger.accepted)
+            summary.exchange_ledger = service.exchange.ledger.count()
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -185,6 +186,17 @@ def _wait(
             time.sleep(0.2)
 
 
+def _labels(metrics: HubMetrics, family: str, label: str, **match: str) -> set[str]:
+    """The values ``label`` takes among the samples of metric ``family`` matching ``match``."""
+    return {
+        sample.labels[label]
+        for metric in metrics.registry.collect()
+        if metric.name == family
+        for sample in metric.samples
+        if sample.name.endswith("_total") and all(sample.labels.get(k) == v for k, v in match.items())
+    }
+
+
 def _produced_to(metrics: HubMetrics, topic: str) -> int:
     """Records the stages produced to ``topic`` so far."""
     return sum(
@@ -198,6 +210,7 @@ def _produced_to(metrics: HubMetrics, topic: str) -> int:
 def _collect(metrics: HubMetrics, summary: DemoSummary, runtime: Runtime) -> None:
     from hub.stages.indicators import DossierStore
     from hub.stages.indicators.formulas import reuse_rate_of, totals
+    from hub.topics import RECONCILED
 
     for metric in metrics.reconciled.collect():
         for sample in metric.samples:
@@ -210,7 +223,12 @@ def _collect(metrics: HubMetrics, summary: DemoSummary, runtime: Runtime) -> Non
                 reasons = summary.rejected.setdefault(dept, {})
                 reasons[reason] = reasons.get(reason, 0) + int(sample.value)
     summary.reuse = totals(reuse_rate_of(DossierStore(runtime.engine).tally()))
-    summary.forwarded = sum(summary.reconciled.values())
+    consumed = {"stage": "forward", "topic": RECONCILED.name}
+    summary.forwarded = _sample(metrics, "hub_stage_records_consumed_total", consumed)
+    summary.dead_lettered = sum(
+        _sample(metrics, "hub_dead_letters_total", {"stage": "forward", "reason": reason})
+        for reason in _labels(metrics, "hub_dead_letters", "reason", stage="forward")
+    )
     for status in ("ACCEPTED", "DUPLICATE", "REJECTED"):
         summary.acknowledged[status] = _sample(metrics, "hub_exchange_acks_total", {"status": status})
 
@@ -242,8 +260,18 @@ def summary_table(summary: DemoSummary) -> Group:
             str(sum(summary.rejected.get(department, {}).values())),
             _pct(reuse.rate if reuse else None),
         )
-    acks = ", ".join(f"{status.lower()} {n}" for status, n in summary.acknowledged.items() if n)
-    main.caption = f"forwarded to the national exchange: {summary.forwarded}; acknowledged: {acks or 'none'}"
+    acks = ", ".join(f"{status.lower()} {n}" for status, n in summary.acknowledged.items())
+    unread = summary.dead_lettered - summary.acknowledged.get("REJECTED", 0)  # dead letters never sent
+    main.caption = (
+        f"forwarded to the national exchange: {summary.forwarded} = acknowledged ({acks})"
+        + (f" + {unread} unreadable" if unread else "")
+        + f"; dead-lettered {summary.dead_lettered}"
+        + (
+            ""
+            if summary.exchange_ledger is None
+            else f"; the exchange's ledger holds {summary.exchange_ledger}"
+        )
+    )
     about_reuse = (
         "reuse rate: dossiers received with at least one component that reuses already-digitized "
         f"data ÷ dossiers received (766/QĐ-TTg; full points at ≥ {REUSE_TARGET:.0%}). The simulator "

@@ -67,12 +67,14 @@ class StageRunner:
         stop: threading.Event | None = None,
         retry_pause: float = 1.0,
         metrics: HubMetrics | None = None,
+        poll_seconds: float = 0.5,
     ) -> None:
         self.stage = stage
         self.clients = clients
         self.batch_size = batch_size
         self.stop = stop or threading.Event()
         self.retry_pause = retry_pause
+        self.poll_seconds = poll_seconds  # the longest a partial batch waits to fill
         self.stats = StageStats()
         self.metrics = metrics or HubMetrics()
         # Series that alerts read exist, at 0, before anything fails.
@@ -90,7 +92,7 @@ class StageRunner:
         consumer.subscribe(list(self.stage.inputs), on_assign=self._on_assign, on_revoke=self._on_revoke)
         try:
             while not self.stop.is_set():
-                messages = consumer.consume(self.batch_size, 0.5)
+                messages = consumer.consume(self.batch_size, self.poll_seconds)
                 batch = self._records(messages)
                 if batch:
                     self._handle(batch, consumer, producer)
