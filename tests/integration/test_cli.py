@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -96,6 +97,15 @@ def test_demo_runs_end_to_end_and_leaves_nothing_behind(tmp_path: Path) -> None:
     about = " ".join(result.stdout.split())  # the explanation wraps with the terminal
     assert "already-digitized data ÷ dossiers received" in about and "≥ 80%" in about
     assert "6.98–7.32 %" in about  # why the simulated rate is far from the target
+    counts = re.search(
+        r"forwarded to the national exchange: (\d+) = acknowledged \(accepted (\d+), duplicate (\d+), "
+        r"rejected (\d+)\); dead-lettered (\d+); the exchange's ledger holds (\d+)",
+        about,
+    )
+    assert counts, about
+    forwarded, accepted, duplicate, rejected, dead, ledger = map(int, counts.groups())
+    assert forwarded == accepted + duplicate + rejected > 0 and dead == rejected  # they add up
+    assert ledger == accepted  # a fresh database: each accepted record once
     header = {line.split()[0]: line.split()[1:] for line in result.stderr.splitlines() if line.strip()}
     assert header["metrics"][0].startswith("http://127.0.0.1:") and header["metrics"][0].endswith("/metrics")
     assert header["database"] == [f"sqlite:///{tmp_path / 'data' / 'hub.db'}"]
