@@ -18,7 +18,7 @@ from consumers.replay import replay
 from hub.avro.wire import AvroCodec
 from hub.bench.forward import publish_reconciled, reconciled_record, write_credentials
 from hub.db import connect
-from hub.exchange.faults import Faults
+from hub.exchange.faults import Faults, Outage
 from hub.exchange.server import ExchangeServer
 from hub.kafka.broker import EmbeddedBroker
 from hub.runtime import Runtime
@@ -93,7 +93,7 @@ def test_every_record_reaches_the_ledger_once_through_failures_an_outage_and_two
                 forwarder.send_signal(signal.SIGKILL)
                 forwarder.wait()
                 now = time.time()
-                exchange.set_faults(outages=[{"start": now, "end": now + 3.0}])
+                exchange.set_faults(outages=(Outage(now, now + 3.0),))
                 forwarder = start()
                 _wait(lambda: exchange.ledger.count() >= 25_000, 180, "25,000 in the ledger", running)
                 forwarder.send_signal(signal.SIGKILL)
