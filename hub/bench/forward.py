@@ -120,12 +120,13 @@ def write_credentials(engine: sa.Engine, path: Path) -> str:
 @contextmanager
 def _exchange(env: dict[str, str], log: Path) -> Iterator[str]:
     """``hub exchange`` in its own process on a free port; yields its URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hub.cli", "exchange", "--port", "0"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("wb"),
-    )
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", "exchange", "--port", "0"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+        )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -198,12 +199,13 @@ def _run(
                     "HUB_EXCHANGE_CREDENTIALS": str(Path(tmp) / "exchange.toml"),
                 }
                 log = Path(tmp) / "forward.log"
-                forwarder = subprocess.Popen(
-                    [sys.executable, "-m", "hub.cli", "run", "--stage", "forward"],
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=log.open("wb"),
-                )
+                with log.open("wb") as out:
+                    forwarder = subprocess.Popen(
+                        [sys.executable, "-m", "hub.cli", "run", "--stage", "forward"],
+                        env=env,
+                        stdout=subprocess.DEVNULL,
+                        stderr=out,
+                    )
 
                 def alive() -> None:
                     if forwarder.poll() is not None:

@@ -76,13 +76,13 @@ def test_every_record_reaches_the_ledger_once_through_failures_an_outage_and_two
             forwarder: subprocess.Popen[bytes] | None = None
 
             def start() -> subprocess.Popen[bytes]:
-                log = next(logs)
-                return subprocess.Popen(
-                    [sys.executable, "-m", "hub.cli", "run", "--stage", "forward"],
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=log.open("wb"),
-                )
+                with next(logs).open("wb") as log:  # the child keeps its own descriptor
+                    return subprocess.Popen(
+                        [sys.executable, "-m", "hub.cli", "run", "--stage", "forward"],
+                        env=env,
+                        stdout=subprocess.DEVNULL,
+                        stderr=log,
+                    )
 
             def running() -> None:
                 assert forwarder is not None and forwarder.poll() is None, "the forwarder exited on its own"
@@ -99,10 +99,17 @@ def test_every_record_reaches_the_ledger_once_through_failures_an_outage_and_two
                 forwarder.send_signal(signal.SIGKILL)
                 forwarder.wait()
                 forwarder = start()
-                _wait(lambda: exchange.ledger.count() >= len(accepted), 240, "every record in the ledger", running)
+                _wait(
+                    lambda: exchange.ledger.count() >= len(accepted),
+                    240,
+                    "every record in the ledger",
+                    running,
+                )
                 time.sleep(2)  # anything extra would show now
                 assert exchange.ledger.count() == len(accepted)
-                assert exchange.ledger.record_ids() == accepted  # every record, once; none missing, none extra
+                assert (
+                    exchange.ledger.record_ids() == accepted
+                )  # every record, once; none missing, none extra
                 assert exchange.stats.requests > 0
             finally:
                 if forwarder is not None and forwarder.poll() is None:
