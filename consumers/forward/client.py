@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 
 from consumers.forward.breaker import CircuitBreaker, CircuitState
 from consumers.forward.credentials import Credential
@@ -157,9 +158,10 @@ class ExchangeClient:
         raise ExchangeError(f"national exchange at {self.base_url} failed {self.max_attempts} times: {last}")
 
     def _post(self, agency: str, documents: list[dict[str, Any]]) -> list[Ack]:
-        headers = {"Authorization": f"Bearer {self._token(agency)}"}
+        headers = {"Authorization": f"Bearer {self._token(agency)}", "Content-Type": "application/json"}
         try:
-            response = self._http.post(SUBMIT_PATH, json={"records": documents}, headers=headers)
+            body = orjson.dumps({"records": documents})  # dates and times as ISO 8601, 5× json's speed
+            response = self._http.post(SUBMIT_PATH, content=body, headers=headers)
         except httpx.TimeoutException as exc:
             self.metrics.exchange_requests.labels("timeout").inc()
             raise _Transient(f"timed out: {_why(exc)}") from exc

@@ -11,7 +11,7 @@ from confluent_kafka import Message
 from consumers.forward.breaker import CircuitBreaker
 from consumers.forward.client import ExchangeClient
 from consumers.forward.credentials import load_credentials
-from hub.avro.wire import AvroCodec, jsonable
+from hub.avro.wire import AvroCodec
 from hub.errors import ConfigError, RecordDecodeError
 from hub.kafka.stage import OutMessage, dead_letter
 from hub.metrics import HubMetrics
@@ -22,14 +22,15 @@ __all__ = ["ForwardStage", "ack_message", "build", "to_exchange_document"]
 
 
 def to_exchange_document(record: dict[str, Any]) -> dict[str, Any]:
-    """The JSON document the exchange receives for one reconciled record."""
+    """The document the exchange receives for one reconciled record (dates and times as Python
+    values: the client writes them as ISO 8601)."""
     return {
         "record_id": record["record_id"],
         "department": record["department"],
         "agency": record["agency"],
-        "occurred_at": jsonable(record["occurred_at"]),
-        "citizen": jsonable(record["citizen"]),
-        "dossier": jsonable(record["dossier"]),
+        "occurred_at": record["occurred_at"],
+        "citizen": record["citizen"],
+        "dossier": record["dossier"],
         "original_sha256": hashlib.sha256(record["original"]).hexdigest(),
     }
 

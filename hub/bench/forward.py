@@ -284,7 +284,7 @@ class _AckWatcher:
         from hub.kafka.clients import KafkaClients
 
         self.consumer = KafkaClients({"bootstrap.servers": runtime.clients.bootstrap}).consumer(
-            f"hub-bench-{uuid.uuid4().hex[:8]}", **{"enable.partition.eof": False}
+            f"hub-bench-{uuid.uuid4().hex[:8]}", **{"enable.partition.eof": False, "fetch.wait.max.ms": 10}
         )
         self.consumer.assign(
             [TopicPartition(EXCHANGE_ACKS.name, p, OFFSET_END) for p in range(EXCHANGE_ACKS.partitions)]

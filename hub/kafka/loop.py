@@ -84,7 +84,10 @@ class StageRunner:
 
     def run(self) -> None:
         """Consume and process until stopped; closes its clients on the way out."""
-        consumer = self.clients.consumer(self.stage.group)
+        # A fetch the broker holds for want of data adds to every record's latency: no longer than
+        # half the time a partial batch may wait.
+        wait_ms = max(10, min(500, int(self.poll_seconds * 500)))
+        consumer = self.clients.consumer(self.stage.group, **{"fetch.wait.max.ms": wait_ms})
         # Failed deliveries are all the loop needs to hear about, through one producer-wide callback.
         producer = self.clients.producer(
             **{"delivery.report.only.error": True, "on_delivery": self._on_delivery}

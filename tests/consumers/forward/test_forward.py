@@ -163,11 +163,12 @@ def doc(record_id: str, agency: str = "STNMT", **extra: Any) -> dict[str, Any]:
 # --- to_exchange_document --------------------------------------------------------------------
 
 
-def test_exchange_document_is_json_serialisable() -> None:
-    document = to_exchange_document(reconciled())
-    text = json.dumps(document, ensure_ascii=False)
-    back = json.loads(text)
-    assert back == document
+def test_exchange_document_as_the_exchange_receives_it() -> None:
+    exchange = Exchange()
+    with client_for(exchange) as client:
+        client.send([to_exchange_document(reconciled())])
+    back = json.loads(exchange.submissions[0].content)["records"][0]
+    assert exchange.submissions[0].headers["Content-Type"] == "application/json"
     assert back["occurred_at"] == "2026-11-02T09:00:00+00:00"
     assert back["citizen"]["NgayThangNamSinh"] == "1985-03-14"
     assert back["citizen"]["HoVaTen"] == "Nguyễn Văn An"
