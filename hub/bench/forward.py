@@ -238,7 +238,15 @@ def _run(
                         )
                     ]
                     if phases:
+                        before = _batches(log)
                         figures += _latency(runtime, records, seconds, alive)
+                        after = _batches(log)
+                        n, total, consumed = (a - b for a, b in zip(after, before, strict=True))
+                        if n:
+                            figures.append(
+                                Figure("the same: the forwarder's batches, mean time", total / n * 1000, "ms")
+                            )
+                            figures.append(Figure("the same: records a batch", consumed / n, "records"))
                         figures += _outage(runtime, url, admin_secret, forwarder.pid, records, seconds, alive)
                 finally:
                     _stop([forwarder])
@@ -272,6 +280,23 @@ def _steady(
     thread = threading.Thread(target=produce, daemon=True)
     thread.start()
     return thread
+
+
+def _batches(log: Path) -> tuple[float, float, float]:
+    """The forwarder's batches so far, their seconds and records, from its /metrics."""
+    found = re.search(r"metrics\s+(http://\S+)", log.read_text(errors="replace"))
+    if not found:
+        return 0.0, 0.0, 0.0
+    text = httpx.get(found.group(1), timeout=5).text
+
+    def value(pattern: str) -> float:
+        return sum(float(m) for m in re.findall(pattern + r"\S* ([0-9.e+]+)", text))
+
+    return (
+        value(r'hub_stage_batch_seconds_count\{stage="forward"'),
+        value(r'hub_stage_batch_seconds_sum\{stage="forward"'),
+        value(r'hub_stage_records_consumed_total\{stage="forward"'),
+    )
 
 
 class _AckWatcher:

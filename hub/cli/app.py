@@ -15,6 +15,7 @@ import typer
 from hub.cli.bench import bench
 from hub.cli.console import err
 from hub.cli.demo import demo
+from hub.cli.exchange_clients import exchange_clients_app
 from hub.cli.publish import publish
 from hub.cli.registry import registry_app
 from hub.cli.replay import replay
@@ -54,6 +55,7 @@ for command in (demo, run, broker, exchange, replay, topics, publish, simulate, 
     app.command()(command)
 app.command("schema-registry")(schema_registry)
 app.add_typer(registry_app, name="registry")
+app.add_typer(exchange_clients_app, name="exchange-clients")
 
 
 def main() -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from hub.exchange.faults import Outage
 
 __all__ = ["broker", "exchange", "run"]
 
@@ -77,14 +80,96 @@ def broker(
 def exchange(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0 picks a free one).")] = 8080,
-    failure_rate: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Share of requests answered 503, to test retries.")
+    latency_ms: Annotated[
+        float, typer.Option(min=0.0, help="Milliseconds added to every answered submission.")
     ] = 0.0,
+    error_rate: Annotated[
+        float,
+        typer.Option(
+            "--error-rate",
+            "--failure-rate",
+            min=0.0,
+            max=1.0,
+            help="Share of submissions answered 500, 502 or 503, to test retries.",
+        ),
+    ] = 0.0,
+    timeout_rate: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="Share of submissions answered 504 after --timeout-seconds."),
+    ] = 0.0,
+    timeout_seconds: Annotated[
+        float, typer.Option(min=0.0, help="How long a timed-out submission hangs.")
+    ] = 30.0,
+    throttle_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of submissions answered 429 with Retry-After.")
+    ] = 0.0,
+    retry_after: Annotated[float, typer.Option(min=0.0, help="The Retry-After of a 429, in seconds.")] = 1.0,
+    outage: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="START:SECONDS",
+            help="An outage starting START seconds from now and lasting SECONDS: every submission is "
+            "answered 503 with Retry-After. Repeat for several.",
+        ),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the fault draws, for a repeatable run.")] = None,
+    token_ttl: Annotated[float, typer.Option(min=1.0, help="Seconds an access token lives.")] = 300.0,
 ) -> None:
-    """Run the mock national exchange (NDXP) until Ctrl-C: POST /api/v1/records, GET /health."""
-    from hub.cli.console import err, wait_for_signal
-    from hub.exchange.server import ExchangeServer
+    """Run the mock national exchange (NDXP) until Ctrl-C or SIGTERM.
 
-    with ExchangeServer(host, port, failure_rate) as server:
-        err.print(f"mock national exchange on [bold]{server.url}[/]", soft_wrap=True)
-        wait_for_signal()
+    Agencies get a token from POST /oauth/token (client credentials: `hub exchange-clients add`)
+    and submit dossiers to POST /api/v1/dossiers/sync; what it receives is kept in the hub's
+    database (HUB_DATABASE_URL) across restarts. Faults set here can be changed while it runs
+    through PUT /admin/faults (scope exchange.admin).
+    """
+    import time
+
+    from hub.cli.console import err, out, wait_for_signal
+    from hub.db import connect
+    from hub.exchange.faults import Faults
+    from hub.exchange.server import ExchangeServer
+    from hub.settings import get_settings
+
+    now = time.time()
+    faults = Faults(
+        latency_ms=latency_ms,
+        error_rate=error_rate,
+        timeout_rate=timeout_rate,
+        timeout_seconds=timeout_seconds,
+        throttle_rate=throttle_rate,
+        retry_after_seconds=retry_after,
+        outages=tuple(_outage(text, now) for text in outage or ()),
+        seed=seed,
+    )
+    settings = get_settings()
+    engine = connect(settings.resolved_database_url)
+    try:
+        with ExchangeServer(engine, host, port, faults, token_ttl) as server:
+            clients = ", ".join(client.client_id for client in server.clients.list())
+            err.print(
+                f"mock national exchange on [bold]{server.url}[/]; Ctrl-C stops it\n"
+                f"  database {settings.database_description}\n"
+                f"  ledger   {server.ledger.count()} records\n"
+                f"  clients  {clients or 'none yet: hub exchange-clients add <AGENCY> creates one'}\n"
+                f"  faults   {faults.describe()}",
+                soft_wrap=True,
+            )
+            out.print(f"export HUB_EXCHANGE_URL={server.url}", highlight=False, soft_wrap=True)
+            wait_for_signal()
+    finally:
+        engine.dispose()
+
+
+def _outage(text: str, now: float) -> Outage:
+    """``START:SECONDS`` (seconds from ``now``, seconds long) as an outage window."""
+    from hub.errors import InputError
+    from hub.exchange.faults import Outage
+
+    start, colon, seconds = text.partition(":")
+    try:
+        begins, lasts = float(start), float(seconds)
+    except ValueError:
+        begins = lasts = -1.0
+    if not colon or begins < 0 or lasts <= 0:
+        raise InputError(f"--outage takes START:SECONDS (from now, and how long), e.g. 10:30, not {text!r}")
+    return Outage(now + begins, now + begins + lasts)

@@ -1,0 +1,252 @@
+"""What the exchange has received, in SQL: one row per record id, kept across restarts.
+
+A batch costs the same few statements whatever its size: one SELECT of its record ids, one
+insert-or-ignore of the new ones, and, only when a concurrent request stored some of the same
+ids in between, one more SELECT of those. The primary key decides such races, so a record id
+is stored once however many requests carry it at the same time. The batch travels as a few
+parameters, not one per value: arrays expanded by ``unnest`` on PostgreSQL, one JSON text read
+by ``json_each`` on SQLite; the statements stay short, so drivers parse them once.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from hub.db import create_tables
+from hub.errors import DatabaseError, InputError
+from hub.exchange.sql import connection, ledger, utc
+from hub.exchange.validation import VIETNAM, Rejection, digest, problem
+
+__all__ = ["COUNT_KEYS", "ExchangeLedger", "ack"]
+
+# What GET /api/v1/ledger/counts may group by, and the column behind each.
+COUNT_KEYS = {"agency": ledger.c.agency, "day": ledger.c.received_on, "department": ledger.c.department}
+_ENTRY = (ledger.c.record_id, ledger.c.digest, ledger.c.transaction_id)
+_PER_ROW = ("record_id", "agency", "department", "digest", "transaction_id")  # the rest is the batch's
+
+Row = tuple[str, str, str, str, str]  # as _PER_ROW
+
+
+def ack(
+    record_id: Any,
+    status: str,
+    transaction_id: str | None = None,
+    reason: str | None = None,
+    detail: str | None = None,
+) -> dict[str, Any]:
+    """One acknowledgement, as the exchange answers it."""
+    return {
+        "record_id": record_id if isinstance(record_id, str) else None,
+        "status": status,
+        "transaction_id": transaction_id,
+        "reason": reason,
+        "detail": detail,
+    }
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """A dialect's two batch statements and how a batch becomes their parameters."""
+
+    lookup: sa.Select[Any]  # the entries of record ids
+    insert: sa.Insert  # insert-or-ignore, returning the record ids it stored
+    ids: Callable[[list[str]], dict[str, Any]]
+    rows: Callable[[list[Row]], dict[str, Any]]
+
+
+def _insert(insert: Callable[[sa.Table], Any], values: list[Any]) -> sa.Insert:
+    """INSERT … SELECT the new rows … ON CONFLICT DO NOTHING RETURNING record_id."""
+    at = sa.bindparam("received_at", type_=ledger.c.received_at.type)
+    on = sa.bindparam("received_on", type_=ledger.c.received_on.type)
+    columns = dict(zip(_PER_ROW, values, strict=True)) | {"received_at": at, "received_on": on}
+    # WHERE true: SQLite reads ON CONFLICT after INSERT … SELECT … FROM only behind a WHERE.
+    # ORDER BY record_id: concurrent batches take their overlapping ids' locks in one order, so
+    # PostgreSQL cannot deadlock between them.
+    select = sa.select(*columns.values()).where(sa.true()).order_by(columns["record_id"])
+    statement = insert(ledger).from_select(list(columns), select).on_conflict_do_nothing()
+    return statement.returning(ledger.c.record_id)  # type: ignore[no-any-return]
+
+
+def _postgresql() -> _Statements:
+    text_array = postgresql.ARRAY(sa.String)
+    ids = sa.bindparam("ids", type_=text_array)
+    arrays = [sa.bindparam(name, type_=text_array) for name in _PER_ROW]
+    new = sa.func.unnest(*arrays).table_valued(*_PER_ROW).render_derived()
+    return _Statements(
+        lookup=sa.select(*_ENTRY).where(ledger.c.record_id == sa.any_(ids)),
+        insert=_insert(postgresql.insert, [new.c[name] for name in _PER_ROW]),
+        ids=lambda wanted: {"ids": wanted},
+        rows=lambda rows: dict(
+            zip(_PER_ROW, (list(column) for column in zip(*rows, strict=True)), strict=True)
+        ),
+    )
+
+
+def _sqlite() -> _Statements:
+    ids = sa.func.json_each(sa.bindparam("ids", type_=sa.String)).table_valued("value")
+    new = sa.func.json_each(sa.bindparam("rows", type_=sa.String)).table_valued("value")
+    return _Statements(
+        lookup=sa.select(*_ENTRY).where(ledger.c.record_id.in_(sa.select(ids.c.value))),
+        insert=_insert(
+            sqlite.insert, [sa.func.json_extract(new.c.value, f"$[{i}]") for i in range(len(_PER_ROW))]
+        ),
+        ids=lambda wanted: {"ids": json.dumps(wanted)},
+        rows=lambda rows: {"rows": json.dumps(rows)},
+    )
+
+
+_DIALECTS = {"postgresql": _postgresql, "sqlite": _sqlite}
+
+
+class _Candidate(NamedTuple):
+    """A document that passed validation, waiting for the ledger's verdict."""
+
+    position: int
+    record_id: str
+    digest: str
+
+
+class ExchangeLedger:
+    """Records received, in table ``exchange_ledger`` of ``engine`` (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        if engine.dialect.name not in _DIALECTS:
+            raise DatabaseError(
+                f"the exchange's ledger needs SQLite or PostgreSQL, not {engine.dialect.name}"
+            )
+        self.engine = engine
+        create_tables(engine, ledger)
+        self._sql = _DIALECTS[engine.dialect.name]()
+
+    def receive(self, documents: Sequence[Any], now: datetime | None = None) -> list[dict[str, Any]]:
+        """Validate and store a batch; one acknowledgement per document, in order.
+
+        The caller has checked that the client may submit each document's agency.
+        """
+        now = now or datetime.now(UTC)
+        acks: list[dict[str, Any]] = [{}] * len(documents)
+        candidates: list[_Candidate] = []
+        for index, document in enumerate(documents):
+            found = problem(document, now)
+            if found is None:
+                candidates.append(_Candidate(index, document["record_id"], digest(document)))
+            else:
+                record_id = document.get("record_id") if isinstance(document, dict) else None
+                acks[index] = ack(record_id, "REJECTED", reason=found[0], detail=found[1])
+        if candidates:
+            self._store(documents, candidates, acks, now)
+        return acks
+
+    def _store(
+        self,
+        documents: Sequence[Any],
+        candidates: list[_Candidate],
+        acks: list[dict[str, Any]],
+        now: datetime,
+    ) -> None:
+        """Store the new candidates and acknowledge every one of them in ``acks``."""
+        wanted = list({c.record_id: None for c in candidates})
+        with connection(self.engine, f"store {len(candidates)} records", write=True) as conn:
+            entries = {
+                row[0]: (row[1], row[2]) for row in conn.execute(self._sql.lookup, self._sql.ids(wanted))
+            }
+            rows, owners = _new_rows(documents, candidates, entries)
+            stored: set[str] = set()
+            if rows:
+                batch = {"received_at": now, "received_on": now.astimezone(VIETNAM).date()}
+                stored = set(conn.scalars(self._sql.insert, self._sql.rows(rows) | batch))
+            raced = [row[0] for row in rows if row[0] not in stored]
+            if raced:  # a concurrent request stored them between our two statements
+                entries.update(
+                    (row[0], (row[1], row[2])) for row in conn.execute(self._sql.lookup, self._sql.ids(raced))
+                )
+        for candidate in candidates:
+            held_digest, transaction_id = entries[candidate.record_id]
+            if owners.get(candidate.record_id) == candidate.position and candidate.record_id in stored:
+                acks[candidate.position] = ack(candidate.record_id, "ACCEPTED", transaction_id)
+            elif held_digest == candidate.digest:
+                acks[candidate.position] = ack(candidate.record_id, "DUPLICATE", transaction_id)
+            else:
+                detail = f"received before with other content (transaction {transaction_id})"
+                acks[candidate.position] = ack(
+                    candidate.record_id, "REJECTED", None, Rejection.CONFLICT, detail
+                )
+
+    # Reading
+
+    def count(self) -> int:
+        """Records held."""
+        with connection(self.engine, "count the ledger") as conn:
+            return int(conn.scalar(sa.select(sa.func.count()).select_from(ledger)) or 0)
+
+    def record_ids(self) -> set[str]:
+        """Every record id held."""
+        with connection(self.engine, "read the ledger's record ids") as conn:
+            return set(conn.scalars(sa.select(ledger.c.record_id)))
+
+    def get(self, record_id: str) -> dict[str, Any] | None:
+        """The entry for ``record_id`` as ``GET /api/v1/ledger/records/{record_id}`` answers it, or None."""
+        columns = [
+            ledger.c[name]
+            for name in ("record_id", "agency", "department", "received_at", "digest", "transaction_id")
+        ]
+        with connection(self.engine, "read a record from the ledger") as conn:
+            row = conn.execute(sa.select(*columns).where(ledger.c.record_id == record_id)).first()
+        if row is None:
+            return None
+        return {**row._asdict(), "received_at": utc(row.received_at).isoformat()}
+
+    def counts(self, by: Sequence[str] = ("agency", "day")) -> list[dict[str, Any]]:
+        """Records held, grouped by any of ``agency``, ``day`` (in Vietnam) and ``department``."""
+        unknown = [key for key in by if key not in COUNT_KEYS]
+        if unknown or not by:
+            raise InputError(
+                f"counts are by any of {', '.join(COUNT_KEYS)}, not {', '.join(unknown) or 'nothing'}"
+            )
+        keys = list(dict.fromkeys(by))
+        grouped = [COUNT_KEYS[key] for key in keys]
+        query = sa.select(*grouped, sa.func.count()).group_by(*grouped).order_by(*grouped)
+        with connection(self.engine, "count the ledger") as conn:
+            rows = conn.execute(query).all()
+        return [{**dict(zip(keys, map(_plain, row[:-1]), strict=True)), "records": row[-1]} for row in rows]
+
+
+def _new_rows(
+    documents: Sequence[Any], candidates: list[_Candidate], entries: dict[str, tuple[str, str]]
+) -> tuple[list[Row], dict[str, int]]:
+    """Rows for the candidates not in ``entries`` (which gains them), and the document owning each.
+
+    A record id twice in one batch is stored once; its second copy is acknowledged against the first.
+    """
+    rows: list[Row] = []
+    owners: dict[str, int] = {}
+    for candidate in candidates:
+        if candidate.record_id in entries:
+            continue
+        transaction_id = secrets.token_hex(16)
+        entries[candidate.record_id] = (candidate.digest, transaction_id)
+        owners[candidate.record_id] = candidate.position
+        document = documents[candidate.position]
+        rows.append(
+            (
+                candidate.record_id,
+                document["agency"],
+                document["department"],
+                candidate.digest,
+                transaction_id,
+            )
+        )
+    return rows, owners
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
