@@ -11,7 +11,6 @@ import httpx
 import pytest
 
 from consumers.replay import replay
-from hub.exchange.server import ExchangeServer
 from hub.kafka.broker import EmbeddedBroker
 from hub.metrics import HubMetrics, MetricsServer
 from hub.province import load_province
@@ -55,7 +54,6 @@ def test_records_flow_end_to_end(broker, tmp_path: Path) -> None:  # type: ignor
     metrics = HubMetrics()
     with (
         Runtime(settings) as runtime,
-        ExchangeServer() as exchange,
         MetricsServer(metrics, "127.0.0.1", 0) as metrics_server,
     ):
         runtime.prepare()
@@ -77,15 +75,16 @@ def test_records_flow_end_to_end(broker, tmp_path: Path) -> None:  # type: ignor
             assert publisher.flush().delivered == PER_DEPARTMENT
             expected[department.value] = outcomes
 
-        runtime.exchange_url = exchange.url
-        with Service(runtime, metrics) as pipeline:
+        with Service(runtime, metrics) as pipeline:  # starts the mock exchange, with fresh credentials
+            exchange = pipeline.exchange
+            assert exchange is not None
             total = PER_DEPARTMENT * len(Department)
             matched = sum(n for c in expected.values() for r, n in c.items() if r.startswith("MATCHED"))
             _wait_for(
                 lambda: (
                     pipeline.runners["reconcile"].stats.consumed >= total
                     and pipeline.runners["indicators"].stats.consumed >= total
-                    and len(exchange.ledger.accepted) >= matched
+                    and exchange.ledger.count() >= matched
                 )
             )
             scraped = httpx.get(metrics_server.url).text
@@ -103,8 +102,9 @@ def test_records_flow_end_to_end(broker, tmp_path: Path) -> None:  # type: ignor
                     or 0
                 )
             assert got == outcomes, department
-        assert set(exchange.ledger.accepted) <= ids
-        assert len(exchange.ledger.accepted) == matched
+            ledger = exchange.ledger.record_ids()
+        assert ledger <= ids
+        assert len(ledger) == matched
         assert 'hub_reconcile_outcomes_total{department="land"' in scraped
         assert "hub_indicator_rate" in scraped
 
@@ -138,7 +138,7 @@ def test_forwarder_retries_when_the_exchange_fails(broker, tmp_path: Path) -> No
         database_url=f"sqlite:///{tmp_path / 'hub.db'}",
     )
     metrics = HubMetrics()
-    with Runtime(settings) as runtime, ExchangeServer(failure_rate=0.5) as exchange:
+    with Runtime(settings) as runtime:
         runtime.prepare()
         population = generate_population(load_province("74"), 300, seed=9)
         RegistryStore(runtime.engine).upsert(population)
@@ -151,12 +151,19 @@ def test_forwarder_retries_when_the_exchange_fails(broker, tmp_path: Path) -> No
             simulated.send(publisher)
             matched += simulated.matched
         publisher.flush()
-        runtime.exchange_url = exchange.url
-        with Service(runtime, metrics, ("reconcile", "forward")):
-            _wait_for(lambda: len(exchange.ledger.accepted) >= matched)
-        assert exchange.ledger.failed_requests > 0
-        assert len(exchange.ledger.accepted) == matched
+        with Service(runtime, metrics, ("reconcile", "forward")) as service:
+            exchange = service.exchange
+            assert exchange is not None
+            exchange.set_faults(error_rate=0.5)
+            _wait_for(lambda: exchange.ledger.count() >= matched)
+            time.sleep(1)
+            assert exchange.stats.by_status.get(200, 0) > 0
+            failed = sum(n for status, n in exchange.stats.by_status.items() if status >= 500)
+            assert failed > 0
+            assert exchange.ledger.count() == matched
+        sample = metrics.registry.get_sample_value
+        assert sample("hub_exchange_retries_total") > 0
         assert (
-            metrics.registry.get_sample_value("hub_exchange_http_attempts_total", {"result": "call"})
-            > exchange.ledger.requests - 1
+            sum(sample("hub_exchange_requests_total", {"status": s}) or 0 for s in ("500", "502", "503"))
+            == failed
         )
