@@ -3,9 +3,10 @@
 A batch costs the same few statements whatever its size: one SELECT of its record ids, one
 insert-or-ignore of the new ones, and, only when a concurrent request stored some of the same
 ids in between, one more SELECT of those. The primary key decides such races, so a record id
-is stored once however many requests carry it at the same time. The batch travels as a few
-parameters, not one per value: arrays expanded by ``unnest`` on PostgreSQL, one JSON text read
-by ``json_each`` on SQLite; the statements stay short, so drivers parse them once.
+is stored once however many requests carry it at the same time. The batch travels as one JSON
+text, not one parameter per value, which the database expands (``json_array_elements`` on
+PostgreSQL, ``json_each`` on SQLite): the statements stay short, so drivers parse them once,
+and the rows are encoded by :mod:`json` in C.
 """
 
 from __future__ import annotations
@@ -55,52 +56,46 @@ def ack(
 
 @dataclass(frozen=True)
 class _Statements:
-    """A dialect's two batch statements and how a batch becomes their parameters."""
+    """A dialect's two batch statements; ``:ids`` and ``:rows`` are JSON arrays."""
 
-    lookup: sa.Select[Any]  # the entries of record ids
-    insert: sa.Insert  # insert-or-ignore, returning the record ids it stored
-    ids: Callable[[list[str]], dict[str, Any]]
-    rows: Callable[[list[Row]], dict[str, Any]]
+    lookup: sa.Select[Any]  # the entries of the record ids in :ids
+    insert: sa.Insert  # insert-or-ignore of :rows, returning the record ids it stored
 
 
-def _insert(insert: Callable[[sa.Table], Any], values: list[Any]) -> sa.Insert:
-    """INSERT … SELECT the new rows … ON CONFLICT DO NOTHING RETURNING record_id."""
-    at = sa.bindparam("received_at", type_=ledger.c.received_at.type)
-    on = sa.bindparam("received_on", type_=ledger.c.received_on.type)
-    columns = dict(zip(_PER_ROW, values, strict=True)) | {"received_at": at, "received_on": on}
+def _statements(ids: Any, rows: Any, item: Callable[[Any, int], Any], insert: Any) -> _Statements:
+    """The statements over a dialect's ``ids`` (texts) and ``rows`` (arrays) read from JSON, in
+    columns ``value``; ``item(value, i)`` is the text of a row's ``i``-th item."""
+    values = {name: item(rows.c.value, i) for i, name in enumerate(_PER_ROW)}
+    values["received_at"] = sa.bindparam("received_at", type_=ledger.c.received_at.type)
+    values["received_on"] = sa.bindparam("received_on", type_=ledger.c.received_on.type)
     # WHERE true: SQLite reads ON CONFLICT after INSERT … SELECT … FROM only behind a WHERE.
     # ORDER BY record_id: concurrent batches take their overlapping ids' locks in one order, so
     # PostgreSQL cannot deadlock between them.
-    select = sa.select(*columns.values()).where(sa.true()).order_by(columns["record_id"])
-    statement = insert(ledger).from_select(list(columns), select).on_conflict_do_nothing()
-    return statement.returning(ledger.c.record_id)  # type: ignore[no-any-return]
+    select = sa.select(*values.values()).where(sa.true()).order_by(values["record_id"])
+    statement = insert(ledger).from_select(list(values), select).on_conflict_do_nothing()
+    return _Statements(
+        lookup=sa.select(*_ENTRY).where(ledger.c.record_id.in_(sa.select(ids.c.value))),
+        insert=statement.returning(ledger.c.record_id),
+    )
 
 
 def _postgresql() -> _Statements:
-    text_array = postgresql.ARRAY(sa.String)
-    ids = sa.bindparam("ids", type_=text_array)
-    arrays = [sa.bindparam(name, type_=text_array) for name in _PER_ROW]
-    new = sa.func.unnest(*arrays).table_valued(*_PER_ROW).render_derived()
-    return _Statements(
-        lookup=sa.select(*_ENTRY).where(ledger.c.record_id == sa.any_(ids)),
-        insert=_insert(postgresql.insert, [new.c[name] for name in _PER_ROW]),
-        ids=lambda wanted: {"ids": wanted},
-        rows=lambda rows: dict(
-            zip(_PER_ROW, (list(column) for column in zip(*rows, strict=True)), strict=True)
-        ),
+    ids, rows = (sa.cast(sa.bindparam(name, type_=sa.String), postgresql.JSON) for name in ("ids", "rows"))
+    return _statements(
+        sa.func.json_array_elements_text(ids).table_valued("value"),
+        sa.func.json_array_elements(rows).table_valued("value"),
+        lambda value, i: value.op("->>")(i),
+        postgresql.insert,
     )
 
 
 def _sqlite() -> _Statements:
-    ids = sa.func.json_each(sa.bindparam("ids", type_=sa.String)).table_valued("value")
-    new = sa.func.json_each(sa.bindparam("rows", type_=sa.String)).table_valued("value")
-    return _Statements(
-        lookup=sa.select(*_ENTRY).where(ledger.c.record_id.in_(sa.select(ids.c.value))),
-        insert=_insert(
-            sqlite.insert, [sa.func.json_extract(new.c.value, f"$[{i}]") for i in range(len(_PER_ROW))]
-        ),
-        ids=lambda wanted: {"ids": json.dumps(wanted)},
-        rows=lambda rows: {"rows": json.dumps(rows)},
+    ids, rows = (sa.bindparam(name, type_=sa.String) for name in ("ids", "rows"))
+    return _statements(
+        sa.func.json_each(ids).table_valued("value"),
+        sa.func.json_each(rows).table_valued("value"),
+        lambda value, i: sa.func.json_extract(value, f"$[{i}]"),
+        sqlite.insert,
     )
 
 
@@ -156,19 +151,15 @@ class ExchangeLedger:
         """Store the new candidates and acknowledge every one of them in ``acks``."""
         wanted = list({c.record_id: None for c in candidates})
         with connection(self.engine, f"store {len(candidates)} records", write=True) as conn:
-            entries = {
-                row[0]: (row[1], row[2]) for row in conn.execute(self._sql.lookup, self._sql.ids(wanted))
-            }
+            entries = self._entries(conn, wanted)
             rows, owners = _new_rows(documents, candidates, entries)
             stored: set[str] = set()
             if rows:
                 batch = {"received_at": now, "received_on": now.astimezone(VIETNAM).date()}
-                stored = set(conn.scalars(self._sql.insert, self._sql.rows(rows) | batch))
+                stored = set(conn.scalars(self._sql.insert, {"rows": json.dumps(rows), **batch}))
             raced = [row[0] for row in rows if row[0] not in stored]
             if raced:  # a concurrent request stored them between our two statements
-                entries.update(
-                    (row[0], (row[1], row[2])) for row in conn.execute(self._sql.lookup, self._sql.ids(raced))
-                )
+                entries.update(self._entries(conn, raced))
         for candidate in candidates:
             held_digest, transaction_id = entries[candidate.record_id]
             if owners.get(candidate.record_id) == candidate.position and candidate.record_id in stored:
@@ -180,6 +171,11 @@ class ExchangeLedger:
                 acks[candidate.position] = ack(
                     candidate.record_id, "REJECTED", None, Rejection.CONFLICT, detail
                 )
+
+    def _entries(self, conn: sa.Connection, record_ids: list[str]) -> dict[str, tuple[str, str]]:
+        """Record id → (digest, transaction id) of those of ``record_ids`` held."""
+        found = conn.execute(self._sql.lookup, {"ids": json.dumps(record_ids)})
+        return {row[0]: (row[1], row[2]) for row in found}
 
     # Reading
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -74,24 +73,23 @@ def test_a_record_id_twice_in_one_batch_is_stored_once(ledger: ExchangeLedger, d
 
 
 def test_a_concurrent_request_storing_the_same_ids_first_is_read_back(
-    engine: Engine, ledger: ExchangeLedger, document: Document
+    engine: Engine, ledger: ExchangeLedger, document: Document, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Between our SELECT and our INSERT another request stored two of our ids."""
-    other = ExchangeLedger(engine)
-    before = other.receive([document("STNMT-1"), document("STNMT-2")], NOW)
-    real_ids = ledger._sql.ids
-    blind = {"first": True}
+    before = ExchangeLedger(engine).receive([document("STNMT-1"), document("STNMT-2")], NOW)
+    lookups: list[list[str]] = []
+    real = ledger._entries
 
-    def ids_missing_on_the_first_lookup(wanted: list[str]) -> dict[str, Any]:
-        if blind.pop("first", False):
-            return real_ids([])  # as if the other request had not committed yet
-        return real_ids(wanted)
+    def blind_first(conn: Any, record_ids: list[str]) -> dict[str, tuple[str, str]]:
+        lookups.append(record_ids)
+        return real(conn, record_ids) if len(lookups) > 1 else {}  # not committed yet, as it were
 
-    ledger._sql = dataclasses.replace(ledger._sql, ids=ids_missing_on_the_first_lookup)
+    monkeypatch.setattr(ledger, "_entries", blind_first)
     changed = document("STNMT-2", dossier__MaKetQua="KQ")
     acks = ledger.receive([document("STNMT-1"), changed, document("STNMT-3")], NOW)
     assert acks[0] == {**before[0], "status": "DUPLICATE"}
     assert acks[1]["reason"] == "CONFLICT" and acks[2]["status"] == "ACCEPTED"
+    assert sorted(lookups[1]) == ["STNMT-1", "STNMT-2"]  # only the raced ids are read again
     assert ledger.count() == 3
 
 
