@@ -24,7 +24,7 @@ from hub.avro.catalog import get_catalog
 from hub.avro.wire import AvroCodec
 from hub.errors import ConfigError, ExchangeError
 from hub.metrics import HubMetrics
-from hub.topics import EXCHANGE_ACKS, FORWARD_DEAD_LETTERS, RECONCILED
+from hub.topics import EXCHANGE_ACKS, FORWARD_DEAD_LETTERS, RECONCILED, Department
 
 RECONCILED_ID, ACK_ID = 1, 2
 NOW = datetime(2026, 11, 3, 4, 5, 6, tzinfo=UTC)
@@ -497,3 +497,8 @@ def test_forward_stage_dead_letters_an_unreadable_record_and_forwards_the_rest(c
     assert reasons == [b"TRUNCATED_RECORD", b"BAD_MAGIC_BYTE"]
     assert [dict(o.headers)["__hub.errors.offset"] for o in outputs[2:]] == [b"1", b"2"]
     assert len(exchange.ledger) == 2
+
+
+def test_the_deployment_s_example_credentials_cover_every_agency() -> None:
+    example = Path(__file__).resolve().parents[3] / "deploy" / "exchange-credentials.toml.example"
+    assert set(load_credentials(example)) == {department.agency for department in Department}
