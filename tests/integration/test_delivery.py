@@ -13,12 +13,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from hub.exchange.faults import Faults, Outage
 
 from consumers.replay import replay
 from hub.avro.wire import AvroCodec
 from hub.bench.forward import publish_reconciled, reconciled_record, write_credentials
 from hub.db import connect
+from hub.exchange.faults import Faults, Outage
 from hub.exchange.server import ExchangeServer
 from hub.kafka.broker import EmbeddedBroker
 from hub.runtime import Runtime
