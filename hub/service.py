@@ -100,6 +100,7 @@ class Service:
                 stop=self.stop,
                 metrics=self.metrics,
                 batch_size=spec.batch_size(rt.settings),
+                poll_seconds=spec.poll_seconds,
             )
         for name, runner in self.runners.items():
             thread = threading.Thread(target=self._run, args=(name, runner), name=name, daemon=True)

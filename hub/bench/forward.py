@@ -261,6 +261,9 @@ def _steady(
     def produce() -> None:
         schema_id = runtime.schema_id("vn.lgsp.ReconciledRecord")
         producer = runtime.clients.producer(**{"linger.ms": 0})
+        warm_up = reconciled_record(start - 1)  # a new idempotent producer's first send waits for its id
+        producer.produce(RECONCILED.name, runtime.codec.encode(schema_id, warm_up), b"warm-up")
+        producer.flush(30)
         began, i = time.perf_counter(), start
         while (elapsed := time.perf_counter() - began) < seconds:
             due = start + int(elapsed * rate)

@@ -95,9 +95,16 @@ class StageRunner:
         consumer.subscribe(list(self.stage.inputs), on_assign=self._on_assign, on_revoke=self._on_revoke)
         try:
             while not self.stop.is_set():
+                waited = time.perf_counter()
                 messages = consumer.consume(self.batch_size, self.poll_seconds)
                 batch = self._records(messages)
                 if batch:
+                    _log.debug(
+                        "%s: %d records after %.3f s",
+                        self.stage.name,
+                        len(batch),
+                        time.perf_counter() - waited,
+                    )
                     self._handle(batch, consumer, producer)
         finally:
             producer.flush(10)
@@ -141,7 +148,9 @@ class StageRunner:
         self.stats.consumed += len(batch)
         self.stats.produced += len(outputs)
         self.stats.batches += 1
-        self.metrics.stage_batch_seconds.labels(self.stage.name).observe(time.perf_counter() - started)
+        took = time.perf_counter() - started
+        self.metrics.stage_batch_seconds.labels(self.stage.name).observe(took)
+        _log.debug("%s: batch of %d done in %.3f s", self.stage.name, len(batch), took)
 
     def _count(self, batch: list[Message], outputs: Sequence[OutMessage]) -> None:
         name = self.stage.name

@@ -78,6 +78,11 @@ def test_records_flow_end_to_end(broker, tmp_path: Path) -> None:  # type: ignor
         with Service(runtime, metrics) as pipeline:  # starts the mock exchange, with fresh credentials
             exchange = pipeline.exchange
             assert exchange is not None
+            assert {n: r.poll_seconds for n, r in pipeline.runners.items()} == {
+                "reconcile": 0.5,
+                "indicators": 0.5,
+                "forward": 0.1,  # a partial batch waits less: the exchange sees records sooner
+            }
             total = PER_DEPARTMENT * len(Department)
             matched = sum(n for c in expected.values() for r, n in c.items() if r.startswith("MATCHED"))
             _wait_for(
