@@ -5,9 +5,10 @@ records, so a batch is split by agency, and into requests of at most ``request_s
 documents; up to ``concurrency`` requests are in flight at once. A request that fails for a
 transient reason (a transport error, a timeout, 429 or 5xx) is tried again after an
 exponential backoff with jitter, or after the exchange's ``Retry-After`` when it says one; a
-circuit breaker stops calling an exchange that keeps failing. What the exchange refuses for
-good (403, other 4xx, or a document it rejects) comes back as a ``REJECTED`` acknowledgement
-with a reason, for the dead-letter topic; only an exchange that cannot be reached raises.
+circuit breaker stops calling an exchange that keeps failing (retries by tenacity). What the
+exchange refuses for good (403, other 4xx, or a document it rejects) comes back as a
+``REJECTED`` acknowledgement with a reason, for the dead-letter topic; only an exchange that
+cannot be reached raises.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 import httpx
 import orjson
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from consumers.forward.breaker import CircuitBreaker, CircuitState
 from consumers.forward.credentials import Credential
@@ -43,6 +45,15 @@ class _Transient(Exception):
         super().__init__(why)
         self.retry_after = retry_after
         self.counts_against = counts_against  # against the circuit breaker (429 does not: the exchange is up)
+
+
+class _CircuitOpen(Exception):
+    """The circuit breaker let no call through."""
+
+
+def _retry_after_of(state: RetryCallState) -> float | None:
+    failure = state.outcome.exception() if state.outcome else None
+    return failure.retry_after if isinstance(failure, _Transient) else None
 
 
 @dataclass
@@ -128,34 +139,53 @@ class ExchangeClient:
         return [ack for ack in acks if ack is not None]
 
     def _request(self, agency: str, documents: list[dict[str, Any]]) -> list[Ack]:
-        """One request, tried until it is answered or ``max_attempts`` transient failures."""
-        last: _Transient | None = None
-        for attempt in range(1, self.max_attempts + 1):
+        """One request, tried (tenacity) until it is answered, ``max_attempts`` transient failures
+        went by, or the circuit opened."""
+        attempts = 0
+
+        def attempt() -> list[Ack]:
+            nonlocal attempts
+            attempts += 1
             if not self.breaker.allow():
-                self._circuit()
-                raise ExchangeError(
-                    f"national exchange at {self.base_url} keeps failing: circuit open, next probe in "
-                    f"{self.breaker.retry_in():.1f} s (last: {last or 'earlier requests'})"
-                )
+                raise _CircuitOpen()
             try:
                 acks = self._post(agency, documents)
             except _Transient as failure:
-                last = failure
                 if failure.counts_against:
                     self.breaker.failure()
                 else:
                     self.breaker.success()
                 self._circuit()
-                if attempt < self.max_attempts and self.breaker.state is CircuitState.CLOSED:
-                    self.metrics.exchange_retries.inc()
-                    self.sleep(self._wait(attempt, failure.retry_after))
-                continue
+                raise
             self.breaker.success()
             self._circuit()
             for ack in acks:
-                ack["attempts"] = attempt
+                ack["attempts"] = attempts
             return acks
-        raise ExchangeError(f"national exchange at {self.base_url} failed {self.max_attempts} times: {last}")
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_attempts),
+            retry=retry_if_exception(
+                lambda exc: isinstance(exc, _Transient) and self.breaker.state is CircuitState.CLOSED
+            ),
+            wait=lambda state: self._wait(state.attempt_number, _retry_after_of(state)),
+            sleep=self.sleep,
+            before_sleep=lambda state: self.metrics.exchange_retries.inc(),
+            reraise=True,
+        )
+        try:
+            return retrying(attempt)
+        except (_Transient, _CircuitOpen) as last:
+            self._circuit()
+            if self.breaker.state is not CircuitState.CLOSED:
+                cause = "" if isinstance(last, _CircuitOpen) else f" (last: {last})"
+                raise ExchangeError(
+                    f"national exchange at {self.base_url} keeps failing: circuit open, next probe in "
+                    f"{self.breaker.retry_in():.1f} s{cause}"
+                ) from last
+            raise ExchangeError(
+                f"national exchange at {self.base_url} failed {attempts} times: {last}"
+            ) from last
 
     def _post(self, agency: str, documents: list[dict[str, Any]]) -> list[Ack]:
         headers = {"Authorization": f"Bearer {self._token(agency)}", "Content-Type": "application/json"}
