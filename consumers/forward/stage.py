@@ -18,7 +18,7 @@ from hub.metrics import HubMetrics
 from hub.runtime import Runtime
 from hub.topics import EXCHANGE_ACKS, FORWARD_DEAD_LETTERS, RECONCILED, Group
 
-__all__ = ["ForwardStage", "ack_message", "build", "to_exchange_document"]
+__all__ = ["ForwardStage", "ack_message", "ack_status", "build", "to_exchange_document"]
 
 
 def to_exchange_document(record: dict[str, Any]) -> dict[str, Any]:
@@ -35,9 +35,15 @@ def to_exchange_document(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def ack_status(ack: dict[str, Any]) -> str:
+    """ACCEPTED or DUPLICATE as the exchange said; anything else is a refusal, REJECTED."""
+    status = ack.get("status")
+    return status if status in ("ACCEPTED", "DUPLICATE") else "REJECTED"
+
+
 def ack_message(ack: dict[str, Any], codec: AvroCodec, schema_id: int, now: datetime) -> OutMessage:
     """The acks-topic message for one acknowledgement from the exchange."""
-    status = ack.get("status") if ack.get("status") in ("ACCEPTED", "DUPLICATE") else "REJECTED"
+    status = ack_status(ack)
     record_id = str(ack.get("record_id"))
     value = codec.encode(
         schema_id,
@@ -100,13 +106,12 @@ class ForwardStage:
         outputs = []
         for message, ack in zip(sent, acks, strict=True):
             outputs.append(ack_message(ack, self.codec, self.ack_schema_id, now))
-            if ack.get("status") not in ("ACCEPTED", "DUPLICATE"):
+            status = ack_status(ack)
+            self._pending.append(status)
+            if status == "REJECTED":
                 reason = str(ack.get("reason") or "REFUSED")
                 detail = str(ack.get("detail") or "refused by the national exchange")
                 dead.append(dead_letter(message, self.dead_letters, self.name, reason, detail))
-        self._pending += [
-            str(a.get("status")) if a.get("status") in ("ACCEPTED", "DUPLICATE") else "REJECTED" for a in acks
-        ]
         return [*outputs, *dead]
 
     def discard(self) -> None:

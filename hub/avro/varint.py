@@ -25,8 +25,6 @@ __all__ = [
     "read_long",
     "read_long_source",
     "read_many",
-    "unzigzag",
-    "zigzag",
 ]
 
 IntArray = npt.NDArray[np.int64]
@@ -34,16 +32,6 @@ BoolArray = npt.NDArray[np.bool_]
 LONG_MIN, LONG_MAX = -(1 << 63), (1 << 63) - 1
 INT_MIN, INT_MAX = -(1 << 31), (1 << 31) - 1
 MAX_BYTES = 10  # a 64-bit zig-zag value takes at most ten bytes
-
-
-def zigzag(n: int) -> int:
-    """``n`` (a signed 64-bit integer) as the unsigned number Avro writes."""
-    return (n << 1) ^ (n >> 63)
-
-
-def unzigzag(z: int) -> int:
-    """The signed integer a zig-zag number stands for."""
-    return (z >> 1) ^ -(z & 1)
 
 
 def encode_unsigned(z: int) -> bytes:

@@ -168,7 +168,10 @@ def _wait(
         while True:
             behind = {}
             for name, runner in service.runners.items():
-                expected = sum(published.get(t) or _produced_to(metrics, t) for t in runner.stage.inputs)
+                expected = sum(
+                    published.get(t) or _total(metrics, "hub_stage_records_produced", topic=t)
+                    for t in runner.stage.inputs
+                )
                 progress.update(tasks[name], completed=runner.stats.consumed, total=expected or None)
                 if runner.stats.consumed < expected:
                     behind[name] = f"{name} {runner.stats.consumed:,} of {expected:,}"
@@ -186,24 +189,14 @@ def _wait(
             time.sleep(0.2)
 
 
-def _labels(metrics: HubMetrics, family: str, label: str, **match: str) -> set[str]:
-    """The values ``label`` takes among the samples of metric ``family`` matching ``match``."""
-    return {
-        sample.labels[label]
+def _total(metrics: HubMetrics, family: str, **match: str) -> int:
+    """The sum of counter ``family``'s series whose labels match ``match`` (any other labels)."""
+    return sum(
+        int(sample.value)
         for metric in metrics.registry.collect()
         if metric.name == family
         for sample in metric.samples
         if sample.name.endswith("_total") and all(sample.labels.get(k) == v for k, v in match.items())
-    }
-
-
-def _produced_to(metrics: HubMetrics, topic: str) -> int:
-    """Records the stages produced to ``topic`` so far."""
-    return sum(
-        int(sample.value)
-        for metric in metrics.stage_produced.collect()
-        for sample in metric.samples
-        if sample.name.endswith("_total") and sample.labels["topic"] == topic
     )
 
 
@@ -225,10 +218,7 @@ def _collect(metrics: HubMetrics, summary: DemoSummary, runtime: Runtime) -> Non
     summary.reuse = totals(reuse_rate_of(DossierStore(runtime.engine).tally()))
     consumed = {"stage": "forward", "topic": RECONCILED.name}
     summary.forwarded = _sample(metrics, "hub_stage_records_consumed_total", consumed)
-    summary.dead_lettered = sum(
-        _sample(metrics, "hub_dead_letters_total", {"stage": "forward", "reason": reason})
-        for reason in _labels(metrics, "hub_dead_letters", "reason", stage="forward")
-    )
+    summary.dead_lettered = _total(metrics, "hub_dead_letters", stage="forward")
     for status in ("ACCEPTED", "DUPLICATE", "REJECTED"):
         summary.acknowledged[status] = _sample(metrics, "hub_exchange_acks_total", {"status": status})
 

@@ -23,7 +23,6 @@ from hub.kafka.clients import KafkaClients
 from hub.kafka.stage import (
     INFRASTRUCTURE,
     UNPROCESSABLE,
-    OutMessage,
     Outputs,
     Stage,
     offset,
@@ -136,7 +135,7 @@ class StageRunner:
     def _handle(self, batch: list[Message], consumer: Consumer, producer: Producer) -> None:
         started = time.perf_counter()
         try:
-            outputs = process_isolating(self.stage, batch)
+            outputs = Outputs.of(process_isolating(self.stage, batch))
             self._produce(producer, outputs)
         except INFRASTRUCTURE as exc:
             self.stage.discard()
@@ -152,26 +151,24 @@ class StageRunner:
         self.metrics.stage_batch_seconds.labels(self.stage.name).observe(took)
         _log.debug("%s: batch of %d done in %.3f s", self.stage.name, len(batch), took)
 
-    def _count(self, batch: list[Message], outputs: Sequence[OutMessage]) -> None:
+    def _count(self, batch: list[Message], outputs: Outputs) -> None:
         name = self.stage.name
         for topic, n in Counter(map(Message.topic, batch)).items():
             self.metrics.stage_consumed.labels(name, topic).inc(n)
-        columns = outputs if isinstance(outputs, Outputs) else Outputs(outputs)
-        produced = Counter(columns.topics)
+        produced = Counter(outputs.topics)
         for topic, n in produced.items():
             self.metrics.stage_produced.labels(name, topic).inc(n)
         dead = self.stage.dead_letters
         if dead in produced:
-            rows = zip(columns.topics, columns.headers, strict=True)
+            rows = zip(outputs.topics, outputs.headers, strict=True)
             reasons = Counter(_reason(headers) for topic, headers in rows if topic == dead)
             for reason, n in reasons.items():
                 self.metrics.dead_letters.labels(name, reason).inc(n)
 
-    def _produce(self, producer: Producer, outputs: Sequence[OutMessage]) -> None:
+    def _produce(self, producer: Producer, outputs: Outputs) -> None:
         self._delivery_errors.clear()
-        columns = outputs if isinstance(outputs, Outputs) else Outputs(outputs)
         produce = producer.produce
-        rows = zip(columns.topics, columns.values, columns.keys, columns.headers, strict=True)
+        rows = zip(outputs.topics, outputs.values, outputs.keys, outputs.headers, strict=True)
         for topic, value, key, headers in rows:
             while True:
                 try:

@@ -73,6 +73,11 @@ class Outputs(Sequence[OutMessage]):
             self.append(message)
 
     @classmethod
+    def of(cls, messages: Sequence[OutMessage]) -> Outputs:
+        """``messages`` as columns (themselves, when they already are)."""
+        return messages if isinstance(messages, Outputs) else cls(messages)
+
+    @classmethod
     def sized(cls, n: int, topic: str) -> Outputs:
         """``n`` outputs to ``topic``, without keys, values or headers yet."""
         outputs = cls()
