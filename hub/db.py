@@ -2,11 +2,16 @@
 
 Each store declares its tables on :data:`metadata` and creates them (when missing) with
 :func:`create_tables` when it is constructed; this module knows no store.
+
+A SQLite file is opened in write-ahead-log mode with ``synchronous=NORMAL`` (a commit is durable
+against a process crash, and costs no fsync until a checkpoint), and waits up to 30 s for a lock
+held by another of the hub's processes rather than failing at once.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
@@ -30,6 +35,8 @@ def connect(url: str) -> Engine:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     try:
         engine = sa.create_engine(parsed, pool_pre_ping=True)
+        if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
+            sa.event.listen(engine, "connect", _sqlite_file_pragmas)
         with engine.connect():
             pass
     except NoSuchModuleError as exc:
@@ -42,6 +49,16 @@ def connect(url: str) -> Engine:
     except SQLAlchemyError as exc:
         raise DatabaseError(f"cannot use database {redacted_url(url)}: {exc}") from exc
     return engine
+
+
+def _sqlite_file_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+    finally:
+        cursor.close()
 
 
 def create_tables(engine: Engine, *tables: sa.Table) -> None:

@@ -52,7 +52,15 @@ class StageSpec:
 STAGES: tuple[StageSpec, ...] = (
     StageSpec("reconcile", hub.stages.reconcile.build, lambda s: s.reconcile_batch_size),
     StageSpec("indicators", hub.stages.indicators.build),
-    StageSpec("forward", consumers.forward.build, needs_exchange=True, poll_seconds=0.1),
+    # Forward: a batch of four chunks of a full request per agency, so the exchange works on one
+    # chunk while the forwarder decodes the next (consumers.forward.stage).
+    StageSpec(
+        "forward",
+        consumers.forward.build,
+        lambda s: s.exchange_request_size * len(Department) * 4,
+        needs_exchange=True,
+        poll_seconds=0.1,
+    ),
 )
 STAGE_NAMES = tuple(spec.name for spec in STAGES)
 

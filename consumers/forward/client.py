@@ -17,9 +17,9 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import orjson
@@ -30,7 +30,7 @@ from consumers.forward.credentials import Credential
 from hub.errors import ExchangeError
 from hub.metrics import HubMetrics
 
-__all__ = ["SUBMIT_PATH", "TOKEN_PATH", "ExchangeClient"]
+__all__ = ["SUBMIT_PATH", "TOKEN_PATH", "ExchangeClient", "Submission"]
 
 SUBMIT_PATH = "/api/v1/dossiers/sync"
 TOKEN_PATH = "/oauth/token"
@@ -54,6 +54,29 @@ class _CircuitOpen(Exception):
 def _retry_after_of(state: RetryCallState) -> float | None:
     failure = state.outcome.exception() if state.outcome else None
     return failure.retry_after if isinstance(failure, _Transient) else None
+
+
+class Submission:
+    """Documents on their way to the exchange: their requests in flight or queued."""
+
+    def __init__(
+        self, size: int, refused: dict[int, Ack], requests: list[tuple[list[int], Future[list[Ack]]]]
+    ) -> None:
+        self._size = size
+        self._refused = refused
+        self._requests = requests
+
+    def result(self) -> list[Ack]:
+        """An acknowledgement for each document, in order, once every request is answered; if one
+        could not be, :class:`ExchangeError` after the others have finished too."""
+        wait([future for _, future in self._requests])
+        acks: list[Ack | None] = [None] * self._size
+        for i, ack in self._refused.items():
+            acks[i] = ack
+        for rows, future in self._requests:
+            for i, ack in zip(rows, future.result(), strict=True):  # re-raises the request's failure
+                acks[i] = ack
+        return cast(list[Ack], acks)
 
 
 @dataclass
@@ -118,25 +141,28 @@ class ExchangeClient:
     def send(self, documents: Sequence[dict[str, Any]]) -> list[Ack]:
         """An acknowledgement for each document, in order (``attempts`` says how many HTTP calls its
         request took); :class:`ExchangeError` when the exchange cannot be reached."""
-        acks: list[Ack | None] = [None] * len(documents)
-        requests: list[tuple[str, list[int]]] = []
+        return self.submit(documents).result()
+
+    def submit(self, documents: Sequence[dict[str, Any]]) -> Submission:
+        """Start sending ``documents`` (their requests queue for the ``concurrency`` senders) and
+        return at once; :meth:`Submission.result` waits for their acknowledgements, as :meth:`send`."""
+        refused: dict[int, Ack] = {}
         by_agency: dict[str, list[int]] = {}
         for i, document in enumerate(documents):
             agency = str(document.get("agency") or "")
             if agency not in self.credentials:
-                acks[i] = _refused(
+                refused[i] = _refused(
                     document, "NO_CREDENTIALS", f"the hub holds no exchange credentials for agency {agency!r}"
                 )
             else:
                 by_agency.setdefault(agency, []).append(i)
+        requests: list[tuple[list[int], Future[list[Ack]]]] = []
         for agency, rows in by_agency.items():
             for start in range(0, len(rows), self.request_size):
-                requests.append((agency, rows[start : start + self.request_size]))
-        answers = self._pool.map(lambda r: self._request(r[0], [documents[i] for i in r[1]]), requests)
-        for (_, rows), answer in zip(requests, answers, strict=True):  # map re-raises the first failure
-            for i, ack in zip(rows, answer, strict=True):
-                acks[i] = ack
-        return [ack for ack in acks if ack is not None]
+                part = rows[start : start + self.request_size]
+                sent = [documents[i] for i in part]
+                requests.append((part, self._pool.submit(self._request, agency, sent)))
+        return Submission(len(documents), refused, requests)
 
     def _request(self, agency: str, documents: list[dict[str, Any]]) -> list[Ack]:
         """One request, tried (tenacity) until it is answered, ``max_attempts`` transient failures
@@ -213,7 +239,7 @@ class ExchangeClient:
 
     def _acks(self, response: httpx.Response, documents: list[dict[str, Any]]) -> list[Ack]:
         try:
-            acks = response.json()["acks"]
+            acks = orjson.loads(response.content)["acks"]
         except (ValueError, KeyError, TypeError) as exc:
             raise _Transient("the exchange answered 200 without an 'acks' list") from exc
         if not isinstance(acks, list) or len(acks) != len(documents):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import Message
 
 from consumers.forward.breaker import CircuitBreaker
-from consumers.forward.client import ExchangeClient
+from consumers.forward.client import ExchangeClient, Submission
 from consumers.forward.credentials import load_credentials
 from hub.avro.wire import AvroCodec
 from hub.errors import ConfigError, RecordDecodeError
@@ -85,8 +86,61 @@ class ForwardStage:
         self._pending: list[str] = []
 
     def process(self, batch: list[Message]) -> list[OutMessage]:
-        documents, sent, dead = [], [], []
-        for message in batch:
+        return self.start(batch)()
+
+    def start(self, batch: list[Message]) -> Callable[[], list[OutMessage]]:
+        """Decode the batch a chunk at a time, handing each chunk to the client as soon as it is
+        decoded, so the exchange works on one while the next is decoded; return the function that
+        waits for every answer and turns the acknowledgements into messages.
+
+        A chunk holds about one full request per agency. The runner starts the next batch before
+        it finishes this one, so the exchange is not left idle while a batch is produced and
+        committed. The finish raises (the batch is tried again) only after every request of the
+        batch is answered or given up: none is left in flight.
+        """
+        chunk = self.client.request_size * max(1, len(self.client.credentials))
+        dead: list[OutMessage] = []
+        pending: list[tuple[list[Message], Submission]] = []
+        for begin in range(0, len(batch), chunk):
+            documents, sent = self._documents(batch[begin : begin + chunk], dead)
+            if documents:
+                pending.append((sent, self.client.submit(documents)))
+        return lambda: self._finish(pending, dead)
+
+    def _finish(
+        self, pending: list[tuple[list[Message], Submission]], dead: list[OutMessage]
+    ) -> list[OutMessage]:
+        outputs: list[OutMessage] = []
+        now = datetime.now(UTC)
+        failed: BaseException | None = None
+        statuses: list[str] = []
+        for sent, submission in pending:
+            try:
+                acks = submission.result()
+            except Exception as exc:  # wait for every request before raising
+                failed = failed or exc
+                continue
+            for message, ack in zip(sent, acks, strict=True):
+                outputs.append(ack_message(ack, self.codec, self.ack_schema_id, now))
+                status = ack_status(ack)
+                statuses.append(status)
+                if status == "REJECTED":
+                    reason = str(ack.get("reason") or "REFUSED")
+                    detail = str(ack.get("detail") or "refused by the national exchange")
+                    dead.append(dead_letter(message, self.dead_letters, self.name, reason, detail))
+        if failed is not None:
+            self.metrics.forward_failures.inc()
+            raise failed
+        self._pending += statuses
+        return [*outputs, *dead]
+
+    def _documents(
+        self, messages: list[Message], dead: list[OutMessage]
+    ) -> tuple[list[dict[str, Any]], list[Message]]:
+        """The exchange documents of ``messages``, and the messages they came from; a dead letter
+        in ``dead`` for each message that is not a reconciled record."""
+        documents, sent = [], []
+        for message in messages:
             try:
                 documents.append(to_exchange_document(self.codec.decode(message.value())[1]))
                 sent.append(message)
@@ -95,24 +149,7 @@ class ForwardStage:
             except (KeyError, TypeError, AttributeError) as exc:
                 why = f"not a reconciled record: {type(exc).__name__}: {exc}"
                 dead.append(dead_letter(message, self.dead_letters, self.name, "MALFORMED_RECORD", why))
-        if not documents:
-            return dead
-        try:
-            acks = self.client.send(documents)
-        except Exception:
-            self.metrics.forward_failures.inc()
-            raise
-        now = datetime.now(UTC)
-        outputs = []
-        for message, ack in zip(sent, acks, strict=True):
-            outputs.append(ack_message(ack, self.codec, self.ack_schema_id, now))
-            status = ack_status(ack)
-            self._pending.append(status)
-            if status == "REJECTED":
-                reason = str(ack.get("reason") or "REFUSED")
-                detail = str(ack.get("detail") or "refused by the national exchange")
-                dead.append(dead_letter(message, self.dead_letters, self.name, reason, detail))
-        return [*outputs, *dead]
+        return documents, sent
 
     def discard(self) -> None:
         self._pending = []
@@ -124,6 +161,7 @@ class ForwardStage:
         for status in self._pending:
             self.metrics.forwarded.labels(status).inc()
         self._pending = []
+
 
 
 def build(runtime: Runtime, metrics: HubMetrics) -> ForwardStage:

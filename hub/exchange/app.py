@@ -9,6 +9,7 @@ import asyncio
 import json
 from typing import Any
 
+import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -77,7 +78,7 @@ class _Exchange:
             self.stats.answered(503)
             raise
         self.stats.answered(200, acks)
-        return JSONResponse({"acks": acks})
+        return Response(orjson.dumps({"acks": acks}), media_type="application/json")
 
     async def _submit(self, request: Request) -> list[dict[str, Any]]:
         grant = required_grant(request, self.tokens)
@@ -144,8 +145,8 @@ class _Exchange:
 def _documents(body: bytes) -> list[Any]:
     """The documents of a submission's body ``{"records": [...]}``."""
     try:
-        parsed = json.loads(body)
-    except ValueError:
+        parsed = orjson.loads(body)  # strict JSON (no NaN, no lone surrogates), 2-3× json's speed
+    except orjson.JSONDecodeError:
         raise Refusal.invalid_request("the body is not JSON") from None
     documents = parsed.get("records") if isinstance(parsed, dict) else None
     if not isinstance(documents, list):

@@ -1,23 +1,28 @@
 """What the exchange has received, in SQL: one row per record id, kept across restarts.
 
-A batch costs the same few statements whatever its size: one SELECT of its record ids, one
-insert-or-ignore of the new ones, and, only when a concurrent request stored some of the same
-ids in between, one more SELECT of those. The primary key decides such races, so a record id
-is stored once however many requests carry it at the same time. The batch travels as one JSON
-text, not one parameter per value, which the database expands (``json_array_elements`` on
-PostgreSQL, ``json_each`` on SQLite): the statements stay short, so drivers parse them once,
-and the rows are encoded by :mod:`json` in C.
+A batch costs one or two statements whatever its size: an insert-or-ignore of all its record
+ids, returning those it stored, and, only when some were held already (a resubmission, or a
+concurrent request that carried the same ids), one SELECT of those. The primary key decides
+such races, so a record id is stored once however many requests carry it at the same time. The
+batch travels as one JSON text, not one parameter per value, which the database expands
+(``json_array_elements`` on PostgreSQL, ``json_each`` on SQLite): the statements stay short, so
+drivers parse them once, and the rows are encoded by orjson. SQLite takes one writer at a time:
+the ledger's writes wait for each other on a lock in the process rather than in SQLite's busy
+handler, which sleeps in steps.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import secrets
+import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
@@ -121,6 +126,10 @@ class ExchangeLedger:
         self.engine = engine
         create_tables(engine, ledger)
         self._sql = _DIALECTS[engine.dialect.name]()
+        sqlite = engine.dialect.name == "sqlite"
+        self._writing: contextlib.AbstractContextManager[Any] = (
+            threading.Lock() if sqlite else contextlib.nullcontext()
+        )
 
     def receive(self, documents: Sequence[Any], now: datetime | None = None) -> list[dict[str, Any]]:
         """Validate and store a batch; one acknowledgement per document, in order.
@@ -149,20 +158,17 @@ class ExchangeLedger:
         now: datetime,
     ) -> None:
         """Store the new candidates and acknowledge every one of them in ``acks``."""
-        wanted = list({c.record_id: None for c in candidates})
-        with connection(self.engine, f"store {len(candidates)} records", write=True) as conn:
-            entries = self._entries(conn, wanted)
-            rows, owners = _new_rows(documents, candidates, entries)
-            stored: set[str] = set()
-            if rows:
-                batch = {"received_at": now, "received_on": now.astimezone(VIETNAM).date()}
-                stored = set(conn.scalars(self._sql.insert, {"rows": json.dumps(rows), **batch}))
-            raced = [row[0] for row in rows if row[0] not in stored]
-            if raced:  # a concurrent request stored them between our two statements
-                entries.update(self._entries(conn, raced))
+        rows, owners = _rows(documents, candidates)
+        batch = {"received_at": now, "received_on": now.astimezone(VIETNAM).date()}
+        with self._writing, connection(self.engine, f"store {len(candidates)} records", write=True) as conn:
+            stored = set(conn.scalars(self._sql.insert, {"rows": orjson.dumps(rows).decode(), **batch}))
+            entries = {row[0]: (row[3], row[4]) for row in rows if row[0] in stored}
+            held = [row[0] for row in rows if row[0] not in stored]
+            if held:  # received before, or by a concurrent request
+                entries.update(self._entries(conn, held))
         for candidate in candidates:
             held_digest, transaction_id = entries[candidate.record_id]
-            if owners.get(candidate.record_id) == candidate.position and candidate.record_id in stored:
+            if owners[candidate.record_id] == candidate.position and candidate.record_id in stored:
                 acks[candidate.position] = ack(candidate.record_id, "ACCEPTED", transaction_id)
             elif held_digest == candidate.digest:
                 acks[candidate.position] = ack(candidate.record_id, "DUPLICATE", transaction_id)
@@ -216,20 +222,15 @@ class ExchangeLedger:
         return [{**dict(zip(keys, map(_plain, row[:-1]), strict=True)), "records": row[-1]} for row in rows]
 
 
-def _new_rows(
-    documents: Sequence[Any], candidates: list[_Candidate], entries: dict[str, tuple[str, str]]
-) -> tuple[list[Row], dict[str, int]]:
-    """Rows for the candidates not in ``entries`` (which gains them), and the document owning each.
-
-    A record id twice in one batch is stored once; its second copy is acknowledged against the first.
-    """
+def _rows(documents: Sequence[Any], candidates: list[_Candidate]) -> tuple[list[Row], dict[str, int]]:
+    """A row for each record id among the candidates, and the document owning each: a record id
+    twice in one batch is stored once, and its second copy acknowledged against the first."""
     rows: list[Row] = []
     owners: dict[str, int] = {}
-    for candidate in candidates:
-        if candidate.record_id in entries:
+    random = os.urandom(16 * len(candidates)).hex()  # one system call for the batch's transaction ids
+    for n, candidate in enumerate(candidates):
+        if candidate.record_id in owners:
             continue
-        transaction_id = secrets.token_hex(16)
-        entries[candidate.record_id] = (candidate.digest, transaction_id)
         owners[candidate.record_id] = candidate.position
         document = documents[candidate.position]
         rows.append(
@@ -238,7 +239,7 @@ def _new_rows(
                 document["agency"],
                 document["department"],
                 candidate.digest,
-                transaction_id,
+                random[32 * n : 32 * n + 32],
             )
         )
     return rows, owners

@@ -12,6 +12,8 @@ from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any
 
+import orjson
+
 __all__ = ["VIETNAM", "Rejection", "digest", "problem"]
 
 VIETNAM = timezone(timedelta(hours=7), "ICT")  # a date-time without an offset is Vietnam time
@@ -44,9 +46,18 @@ _GENDERS = ("MALE", "FEMALE", "UNKNOWN")
 
 
 def digest(document: Any) -> str:
-    """SHA-256 (hex) of ``document`` as canonical JSON: keys sorted, no spaces, UTF-8."""
-    text = _CANONICAL.encode(document)
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    """SHA-256 (hex) of ``document`` as canonical JSON: keys sorted, no spaces, UTF-8.
+
+    orjson writes it (the same bytes as :mod:`json` with sorted keys, compact separators and
+    ``ensure_ascii=False``, except for a float's negative exponent: ``5e-7``, not ``5e-07``);
+    what orjson cannot write (an integer beyond 64 bits, a lone surrogate, a key that is not a
+    string: none of which a parsed submission holds) is written by :mod:`json`.
+    """
+    try:
+        text = orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        text = _CANONICAL.encode(document).encode("utf-8", "surrogatepass")
+    return hashlib.sha256(text).hexdigest()
 
 
 def problem(document: Any, now: datetime) -> Problem | None:

@@ -4,6 +4,11 @@ Delivery is at-least-once: a batch's offsets are committed only after every outp
 batch (dead letters included) has been acknowledged by the broker. A failure of the
 infrastructure rewinds to the batch's first offsets and tries again after a pause, so nothing
 is skipped; a record the stage cannot process is dead-lettered (see :mod:`hub.kafka.stage`).
+
+A :class:`~hub.kafka.stage.PipelinedStage` has one batch in flight while the next is started:
+the loop takes what has arrived, starts it, then finishes, produces and commits the batch
+before it. Batches are finished and committed in order; when one fails, the one started after
+it is finished and dropped too, and both are read again.
 """
 
 from __future__ import annotations
@@ -23,7 +28,10 @@ from hub.kafka.clients import KafkaClients
 from hub.kafka.stage import (
     INFRASTRUCTURE,
     UNPROCESSABLE,
+    Finish,
+    OutMessage,
     Outputs,
+    PipelinedStage,
     Stage,
     offset,
     position,
@@ -34,6 +42,15 @@ from hub.metrics import HubMetrics
 __all__ = ["StageRunner", "StageStats"]
 
 _log = logging.getLogger("hub.stage")
+
+
+@dataclass(frozen=True, slots=True)
+class _Started:
+    """A batch a pipelined stage has begun, and how to finish it."""
+
+    batch: list[Message]
+    finish: Finish
+    at: float
 
 
 @dataclass
@@ -92,10 +109,13 @@ class StageRunner:
             **{"delivery.report.only.error": True, "on_delivery": self._on_delivery}
         )
         consumer.subscribe(list(self.stage.inputs), on_assign=self._on_assign, on_revoke=self._on_revoke)
+        pipelined = isinstance(self.stage, PipelinedStage)
+        in_flight: _Started | None = None
         try:
             while not self.stop.is_set():
                 waited = time.perf_counter()
-                messages = consumer.consume(self.batch_size, self.poll_seconds)
+                # With a batch in flight, take only what has arrived: finish it as soon as nothing waits.
+                messages = consumer.consume(self.batch_size, 0 if in_flight else self.poll_seconds)
                 batch = self._records(messages)
                 if batch:
                     _log.debug(
@@ -104,7 +124,24 @@ class StageRunner:
                         len(batch),
                         time.perf_counter() - waited,
                     )
-                    self._handle(batch, consumer, producer)
+                if not pipelined:
+                    if batch:
+                        self._handle(batch, consumer, producer)
+                    continue
+                started = self._start(batch) if batch else None
+                if in_flight is not None:
+                    failure = self._complete(in_flight, consumer, producer)
+                    if failure is not None:
+                        rewind = in_flight.batch
+                        if started is not None:  # nothing may be committed past the failed batch
+                            self._abandon(started)
+                            rewind = rewind + started.batch
+                            started = None
+                        self.stage.discard()
+                        self._retry_later(rewind, consumer, failure)
+                in_flight = started
+            if in_flight is not None:
+                self._complete(in_flight, consumer, producer)
         finally:
             producer.flush(10)
             consumer.close()
@@ -133,23 +170,61 @@ class StageRunner:
         return batch
 
     def _handle(self, batch: list[Message], consumer: Consumer, producer: Producer) -> None:
-        started = time.perf_counter()
+        started = _Started(batch, lambda: process_isolating(self.stage, batch), time.perf_counter())
+        failure = self._complete(started, consumer, producer)
+        if failure is not None:
+            self.stage.discard()
+            self._retry_later(batch, consumer, failure)
+
+    def _start(self, batch: list[Message]) -> _Started:
+        """Begin ``batch`` on the pipelined stage; a start that raises is left for the finish,
+        which processes the batch the ordinary way and says what is wrong."""
+        stage = cast(PipelinedStage, self.stage)
+        at = time.perf_counter()
         try:
-            outputs = Outputs.of(process_isolating(self.stage, batch))
+            finish = stage.start(batch)
+        except Exception as exc:
+            _log.debug("%s: starting a batch of %d failed: %s", stage.name, len(batch), exc)
+            return _Started(batch, lambda: process_isolating(stage, batch), at)
+
+        def complete() -> Sequence[OutMessage]:
+            try:
+                return finish()
+            except INFRASTRUCTURE:
+                raise
+            except Exception as exc:
+                _log.warning("%s: finishing a batch of %d failed (%s)", stage.name, len(batch), exc)
+                stage.discard()
+                return process_isolating(stage, batch)
+
+        return _Started(batch, complete, at)
+
+    def _abandon(self, started: _Started) -> None:
+        """Wait for a started batch and drop what it did: it is to be read again."""
+        try:
+            started.finish()
+        except Exception as exc:
+            _log.debug("%s: abandoned batch: %s", self.stage.name, exc)
+
+    def _complete(self, started: _Started, consumer: Consumer, producer: Producer) -> Exception | None:
+        """Finish a batch, produce its outputs and commit it; the failure of the infrastructure
+        that stopped it, if one did (the caller rewinds)."""
+        batch = started.batch
+        try:
+            outputs = Outputs.of(started.finish())
             self._produce(producer, outputs)
         except INFRASTRUCTURE as exc:
-            self.stage.discard()
-            self._retry_later(batch, consumer, exc)
-            return
+            return exc
         self._commit(consumer, batch)
         self.stage.committed()
         self._count(batch, outputs)
         self.stats.consumed += len(batch)
         self.stats.produced += len(outputs)
         self.stats.batches += 1
-        took = time.perf_counter() - started
+        took = time.perf_counter() - started.at
         self.metrics.stage_batch_seconds.labels(self.stage.name).observe(took)
         _log.debug("%s: batch of %d done in %.3f s", self.stage.name, len(batch), took)
+        return None
 
     def _count(self, batch: list[Message], outputs: Outputs) -> None:
         name = self.stage.name

@@ -12,14 +12,19 @@ every stage:
   for one record, :func:`process_isolating` dead-letters as ``UNPROCESSABLE_RECORD``;
 - only failures of the infrastructure (:data:`INFRASTRUCTURE`: the broker, the database, the
   national exchange) are retried: the batch is rewound and tried again.
+
+A stage that waits on something slow (the forwarder on the national exchange) may also be a
+:class:`PipelinedStage`: ``start`` begins a batch and returns the function that finishes it, so
+the runner can start the next batch before it finishes this one, and the stage and what it
+waits on each work while the other does.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, cast, overload
+from typing import Protocol, cast, overload, runtime_checkable
 
 from confluent_kafka import Message
 
@@ -28,9 +33,11 @@ from hub.errors import BrokerError, DatabaseError, ExchangeError
 __all__ = [
     "INFRASTRUCTURE",
     "UNPROCESSABLE",
+    "Finish",
     "Headers",
     "OutMessage",
     "Outputs",
+    "PipelinedStage",
     "Stage",
     "dead_letter",
     "offset",
@@ -153,6 +160,23 @@ class Stage(Protocol):
     def close(self) -> None:
         """Release what the stage opened (clients, connections); called once, when it stops."""
         ...
+
+
+Finish = Callable[[], Sequence[OutMessage]]
+
+
+@runtime_checkable
+class PipelinedStage(Stage, Protocol):
+    """A stage that can begin its next batch before it has finished this one.
+
+    ``start(batch)`` begins the work (sends requests, say) and returns at once with the function
+    that waits for it and returns the outputs, as ``process(batch)`` would (which must still
+    work: ``start(batch)()``). The runner finishes batches in the order it started them, and
+    calls ``committed`` (or ``discard``) after each finish; what a finish counts belongs to its
+    own batch.
+    """
+
+    def start(self, batch: list[Message]) -> Finish: ...
 
 
 def dead_letter(

@@ -27,9 +27,9 @@ def test_an_unknown_stage_is_refused_with_the_list() -> None:
 
 
 def test_each_stage_takes_its_batch_size_from_the_settings() -> None:
-    settings = Settings(reconcile_batch_size=7, consumer_batch_size=3)
+    settings = Settings(reconcile_batch_size=7, consumer_batch_size=3, exchange_request_size=5)
     assert {spec.name: spec.batch_size(settings) for spec in STAGES} == {
         "reconcile": 7,
         "indicators": 3,
-        "forward": 3,
+        "forward": 5 * 4 * 4,  # four chunks of a full request for each of the four agencies
     }

@@ -72,25 +72,27 @@ def test_a_record_id_twice_in_one_batch_is_stored_once(ledger: ExchangeLedger, d
     assert ledger.count() == 2
 
 
-def test_a_concurrent_request_storing_the_same_ids_first_is_read_back(
+def test_only_ids_held_already_are_read_back_after_the_insert(
     engine: Engine, ledger: ExchangeLedger, document: Document, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Between our SELECT and our INSERT another request stored two of our ids."""
+    """New ids cost one statement; ids another request stored (before, or concurrently) one more."""
     before = ExchangeLedger(engine).receive([document("STNMT-1"), document("STNMT-2")], NOW)
     lookups: list[list[str]] = []
     real = ledger._entries
 
-    def blind_first(conn: Any, record_ids: list[str]) -> dict[str, tuple[str, str]]:
+    def spy(conn: Any, record_ids: list[str]) -> dict[str, tuple[str, str]]:
         lookups.append(record_ids)
-        return real(conn, record_ids) if len(lookups) > 1 else {}  # not committed yet, as it were
+        return real(conn, record_ids)
 
-    monkeypatch.setattr(ledger, "_entries", blind_first)
+    monkeypatch.setattr(ledger, "_entries", spy)
+    assert ledger.receive([document("STNMT-4")], NOW)[0]["status"] == "ACCEPTED"
+    assert lookups == []
     changed = document("STNMT-2", dossier__MaKetQua="KQ")
     acks = ledger.receive([document("STNMT-1"), changed, document("STNMT-3")], NOW)
     assert acks[0] == {**before[0], "status": "DUPLICATE"}
     assert acks[1]["reason"] == "CONFLICT" and acks[2]["status"] == "ACCEPTED"
-    assert sorted(lookups[1]) == ["STNMT-1", "STNMT-2"]  # only the raced ids are read again
-    assert ledger.count() == 3
+    assert [sorted(ids) for ids in lookups] == [["STNMT-1", "STNMT-2"]]
+    assert ledger.count() == 4
 
 
 def test_an_entry_as_the_read_endpoint_answers_it(ledger: ExchangeLedger, document: Document) -> None:
