@@ -21,6 +21,9 @@ from hub.topics import EXCHANGE_ACKS, FORWARD_DEAD_LETTERS, RECONCILED, Group
 
 __all__ = ["ForwardStage", "ack_message", "ack_status", "build", "to_exchange_document"]
 
+# What of a reconciled record the exchange's document leaves out: not decoded at all.
+_UNSENT = ("reason", "source", "reconciled_at", "original_schema_id")
+
 
 def to_exchange_document(record: dict[str, Any]) -> dict[str, Any]:
     """The document the exchange receives for one reconciled record (dates and times as Python
@@ -42,12 +45,12 @@ def ack_status(ack: dict[str, Any]) -> str:
     return status if status in ("ACCEPTED", "DUPLICATE") else "REJECTED"
 
 
-def ack_message(ack: dict[str, Any], codec: AvroCodec, schema_id: int, now: datetime) -> OutMessage:
-    """The acks-topic message for one acknowledgement from the exchange."""
+def ack_message(ack: dict[str, Any], encode: Callable[[dict[str, Any]], bytes], now: datetime) -> OutMessage:
+    """The acks-topic message for one acknowledgement from the exchange (``encode``: the codec's
+    encoder for ``vn.lgsp.ExchangeAck``)."""
     status = ack_status(ack)
     record_id = str(ack.get("record_id"))
-    value = codec.encode(
-        schema_id,
+    value = encode(
         {
             "record_id": record_id,
             "status": status,
@@ -82,6 +85,7 @@ class ForwardStage:
         self.codec = codec
         self.client = client
         self.ack_schema_id = ack_schema_id
+        self._encode_ack = codec.encoder_for(ack_schema_id)
         self.metrics = metrics
         self._pending: list[str] = []
 
@@ -121,7 +125,7 @@ class ForwardStage:
                 failed = failed or exc
                 continue
             for message, ack in zip(sent, acks, strict=True):
-                outputs.append(ack_message(ack, self.codec, self.ack_schema_id, now))
+                outputs.append(ack_message(ack, self._encode_ack, now))
                 status = ack_status(ack)
                 statuses.append(status)
                 if status == "REJECTED":
@@ -142,7 +146,7 @@ class ForwardStage:
         documents, sent = [], []
         for message in messages:
             try:
-                documents.append(to_exchange_document(self.codec.decode(message.value())[1]))
+                documents.append(to_exchange_document(self.codec.decode(message.value(), skip=_UNSENT)[1]))
                 sent.append(message)
             except RecordDecodeError as exc:
                 dead.append(dead_letter(message, self.dead_letters, self.name, exc.reason, str(exc)))
@@ -161,7 +165,6 @@ class ForwardStage:
         for status in self._pending:
             self.metrics.forwarded.labels(status).inc()
         self._pending = []
-
 
 
 def build(runtime: Runtime, metrics: HubMetrics) -> ForwardStage:

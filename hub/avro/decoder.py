@@ -162,11 +162,21 @@ class _Compiler(CodeWriter):
         self.emit(indent, "else:")
         self.emit(indent + 1, f"raise IndexError(f'union branch {{{index}}} of 2')")
 
-    def record(self, schema: dict[str, Any], target: str, indent: int, raw: Collection[str]) -> None:
+    def record(
+        self,
+        schema: dict[str, Any],
+        target: str,
+        indent: int,
+        raw: Collection[str],
+        skip: Collection[str] = (),
+    ) -> None:
         names = []
         for field in schema["fields"]:
             name = field["name"]
             value = self.var("f")
+            if name in skip:
+                self.skip(field["type"], indent)
+                continue
             if name in raw:
                 if not _is_record(field["type"]):
                     raise Unsupported(f"raw field {name!r} is not a record")
@@ -228,17 +238,18 @@ def _is_record(schema: Any) -> bool:
     return isinstance(schema, dict) and schema.get("type") in ("record", "error")
 
 
-def compile_decoder(parsed: Any, raw: Collection[str] = ()) -> Decoder | None:
+def compile_decoder(parsed: Any, raw: Collection[str] = (), skip: Collection[str] = ()) -> Decoder | None:
     """A decoder for the fastavro-parsed, expanded record schema ``parsed``, or None.
 
     Top-level fields named in ``raw`` (records) are returned as :class:`Raw` bytes instead of
-    being decoded. The decoder returns the record and the position after it.
+    being decoded; those named in ``skip`` are read past and left out. The decoder returns the
+    record and the position after it.
     """
     if not _is_record(parsed):
         return None
     compiler = _Compiler()
     try:
-        compiler.record(parsed, "record", 1, frozenset(raw))
+        compiler.record(parsed, "record", 1, frozenset(raw), frozenset(skip))
     except (Unsupported, KeyError, TypeError):
         return None
     body = "\n".join(compiler.lines)

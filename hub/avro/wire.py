@@ -42,6 +42,11 @@ def frame(schema_id: int, payload: bytes) -> bytes:
 
 def unframe(data: bytes | None, max_bytes: int) -> tuple[int, memoryview]:
     """Split wire bytes into schema id and Avro payload, or raise :class:`RecordDecodeError`."""
+    return _schema_id(data, max_bytes), memoryview(data)[HEADER_SIZE:]  # type: ignore[arg-type]
+
+
+def _schema_id(data: bytes | None, max_bytes: int) -> int:
+    """The schema id of wire bytes, or :class:`RecordDecodeError` saying why they are not."""
     if not data:
         raise RecordDecodeError(DecodeReason.EMPTY, "empty value")
     if len(data) > max_bytes:
@@ -52,8 +57,7 @@ def unframe(data: bytes | None, max_bytes: int) -> tuple[int, memoryview]:
         )
     if len(data) < HEADER_SIZE:
         raise RecordDecodeError(DecodeReason.TRUNCATED, f"only {len(data)} bytes, no schema id")
-    _, schema_id = _HEADER.unpack_from(data)
-    return schema_id, memoryview(data)[HEADER_SIZE:]
+    return int(_HEADER.unpack_from(data)[1])
 
 
 SchemaLookup = Callable[[int], str | None]
@@ -68,7 +72,7 @@ class AvroCodec:
         self._parsed: dict[int, Any] = {}
         self._encoders: dict[int, Encoder | None] = {}
         self._texts: dict[int, str] = {}
-        self._decoders: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self._decoders: dict[tuple[int, tuple[str, ...], tuple[str, ...]], Any] = {}
 
     @property
     def max_bytes(self) -> int:
@@ -139,17 +143,22 @@ class AvroCodec:
 
         return encode
 
-    def decode(self, data: bytes | None, raw: tuple[str, ...] = ()) -> tuple[int, dict[str, Any]]:
+    def decode(
+        self, data: bytes | None, raw: tuple[str, ...] = (), skip: tuple[str, ...] = ()
+    ) -> tuple[int, dict[str, Any]]:
         """Schema id and record from wire bytes; :class:`RecordDecodeError` with a reason.
 
         Top-level record fields named in ``raw`` may come back undecoded, as
-        :class:`~hub.avro.encoder.Raw` bytes that the encoder writes back unchanged.
+        :class:`~hub.avro.encoder.Raw` bytes that the encoder writes back unchanged; those named
+        in ``skip`` may be left out (a reader that does not need them spares their decoding).
         """
-        schema_id, payload = unframe(data, self._max_bytes)
+        schema_id = _schema_id(data, self._max_bytes)
         parsed = self.schema(schema_id)
-        decoder = self._decoders.get((schema_id, raw), _MISSING)
+        decoder = self._decoders.get((schema_id, raw, skip), _MISSING)
         if decoder is _MISSING:
-            decoder = self._decoders[schema_id, raw] = _compiled_decoder(self._texts[schema_id], raw)
+            decoder = self._decoders[schema_id, raw, skip] = _compiled_decoder(
+                self._texts[schema_id], raw, skip
+            )
         if decoder is not None:
             buffer = data if type(data) is bytes else bytes(data)  # type: ignore[arg-type]
             try:
@@ -158,6 +167,7 @@ class AvroCodec:
                     return schema_id, record
             except Exception:
                 pass
+        payload = memoryview(data)[HEADER_SIZE:]  # type: ignore[arg-type]
         stream = io.BytesIO(payload)
         try:
             record = fastavro.schemaless_reader(stream, parsed, None)
@@ -178,10 +188,10 @@ class AvroCodec:
 _MISSING = object()
 
 
-def _compiled_decoder(text: str, raw: tuple[str, ...]) -> Decoder | None:
+def _compiled_decoder(text: str, raw: tuple[str, ...], skip: tuple[str, ...]) -> Decoder | None:
     """The compiled decoder for a schema text, or None to keep using fastavro's reader."""
     try:
-        return compile_decoder(fastavro.parse_schema(json.loads(text), expand=True), raw)
+        return compile_decoder(fastavro.parse_schema(json.loads(text), expand=True), raw, skip)
     except (RecursionError, ValueError, fastavro.schema.SchemaParseException):
         return None
 

@@ -415,7 +415,7 @@ def test_ack_message(codec: AvroCodec, status: str | None, published: str) -> No
         "detail": None,
         "attempts": 2,
     }
-    out = ack_message(ack, codec, ACK_ID, NOW)
+    out = ack_message(ack, codec.encoder_for(ACK_ID), NOW)
     assert (out.topic, out.key) == (EXCHANGE_ACKS.name, b"r1")
     _, record = codec.decode(out.value)
     assert record == {

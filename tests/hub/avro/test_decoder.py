@@ -62,6 +62,22 @@ def test_a_dossier_left_as_bytes_is_written_back_unchanged(codec: AvroCodec, enc
         }
 
 
+def test_skipped_fields_are_left_out_and_the_rest_decoded_as_fastavro_decodes_it(
+    codec: AvroCodec, encoded: list[bytes]
+) -> None:
+    skip = ("citizen", "occurred_at", "bundle_id")  # a record, a timestamp, a field some schemas lack
+    for data in encoded[:500]:
+        full = fastavro_decode(codec, data)
+        _, record = codec.decode(data, skip=skip)
+        assert record == {k: v for k, v in full.items() if k not in skip}
+
+
+def test_a_damaged_field_that_is_skipped_is_still_refused(codec: AvroCodec, encoded: list[bytes]) -> None:
+    with pytest.raises(RecordDecodeError) as caught:
+        codec.decode(encoded[0][: len(encoded[0]) // 2], skip=("dossier",))
+    assert caught.value.reason == DecodeReason.TRUNCATED
+
+
 @pytest.mark.parametrize(
     ("damage", "reason"),
     [
