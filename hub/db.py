@@ -10,6 +10,8 @@ held by another of the hub's processes rather than failing at once.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, S
 from hub.errors import DatabaseError
 from hub.settings import redacted_url
 
-__all__ = ["connect", "create_tables", "metadata"]
+__all__ = ["connect", "connection", "create_tables", "metadata"]
 
 metadata = sa.MetaData()
 
@@ -67,3 +69,17 @@ def create_tables(engine: Engine, *tables: sa.Table) -> None:
         metadata.create_all(engine, tables=list(tables))
     except SQLAlchemyError as exc:
         raise DatabaseError(f"cannot create tables in {redacted_url(str(engine.url))}: {exc}") from exc
+
+
+@contextmanager
+def connection(engine: Engine, what: str, *, write: bool = False) -> Iterator[sa.Connection]:
+    """A connection (in a transaction if ``write``) whose errors are :class:`DatabaseError` naming ``what``.
+
+    The message has the driver's first line, never the statement's parameters.
+    """
+    try:
+        with engine.begin() if write else engine.connect() as conn:
+            yield conn
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines() or ["unknown error"]
+        raise DatabaseError(f"cannot {what}: {reason[0]}") from exc

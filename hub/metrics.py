@@ -80,10 +80,23 @@ class HubMetrics:
         self.registry_citizens = Gauge(
             "hub_registry_citizens", "Citizens in the reconciler's registry view.", registry=r
         )
-        self.indicator_rate = Gauge(
-            "hub_indicator_rate",
-            "Latest value of a scored indicator (0..1), per department.",
-            ["indicator", "department"],
+        self.indicator_ratio = Gauge(
+            "hub_indicator_ratio",
+            "A scored indicator (0..1) in the latest day, ISO week or month of receipt (event time), "
+            "for the province (dimension province, value all), a department or a district.",
+            ["indicator", "dimension", "value", "period"],
+            registry=r,
+        )
+        self.indicator_exclusions = Counter(
+            "hub_indicator_exclusions",
+            "Dossiers (or parts of them) left out of an indicator, by reason (README: Indicators).",
+            ["reason"],
+            registry=r,
+        )
+        self.indicator_late = Counter(
+            "hub_indicator_late_records",
+            "Dossiers published after the allowed lateness: not counted, kept on lgsp.indicators.late.",
+            ["department"],
             registry=r,
         )
         self.forwarded = Counter(

@@ -91,6 +91,12 @@ class Settings(BaseSettings):
         default=2.0, gt=0, description="How often reconciliation reads registry changes (births, deaths…)."
     )
     max_record_bytes: int = Field(default=1_000_000, ge=64)
+    indicator_allowed_lateness_days: int = Field(
+        default=31,
+        ge=0,
+        description="A dossier published more days than this after it was received is not counted in "
+        "the indicators (it is kept on lgsp.indicators.late and counted in a metric).",
+    )
 
     @field_validator("data_dir")
     @classmethod

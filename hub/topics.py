@@ -14,6 +14,7 @@ __all__ = [
     "FORWARD_DEAD_LETTERS",
     "INDICATORS",
     "INDICATORS_DEAD_LETTERS",
+    "INDICATORS_LATE",
     "RECONCILED",
     "REJECTED",
     "Department",
@@ -128,12 +129,19 @@ FORWARD_DEAD_LETTERS = Topic(
     None,
     "Forwarding's dead letters: reconciled records it could not send, with __hub.errors.* headers",
 )
+INDICATORS_LATE = Topic(
+    "lgsp.indicators.late",
+    1,
+    "original key",
+    None,
+    "Dossiers published after the indicators' allowed lateness: not counted, kept unchanged with headers",
+)
 INDICATORS = Topic(
     "lgsp.indicators",
     1,
     "indicator/department/day",
     "vn.lgsp.IndicatorSnapshot",
-    "Scored indicators (reuse rate, ...) per department and day",
+    "Scored indicators per dimension (province, department, district) and period (day, week, month)",
 )
 EXCHANGE_ACKS = Topic(
     "lgsp.exchange.acks",
@@ -150,6 +158,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     INDICATORS,
     EXCHANGE_ACKS,
     INDICATORS_DEAD_LETTERS,
+    INDICATORS_LATE,
     FORWARD_DEAD_LETTERS,
 )
 _BY_NAME = {topic.name: topic for topic in ALL_TOPICS}

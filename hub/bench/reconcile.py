@@ -16,7 +16,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from hub.topics import RECONCILED, REJECTED
 from producers.population import generate_population
 from producers.simulation import SimulationPlan, run_simulation
 
-__all__ = ["bench_reconcile", "count_outputs"]
+__all__ = ["bench_reconcile", "count_outputs", "published"]
 
 
 @dataclass
@@ -116,17 +117,12 @@ def _memory_mib(pid: int, field: str = "VmHWM") -> float:
     return float("nan")
 
 
-def bench_reconcile(
-    settings: Settings,
-    province: Province,
-    citizens: int,
-    records: int,
-    seed: int,
-    processes: int = 2,
-    faust_records: int = 20_000,
-) -> list[Figure]:
-    """Publish ``records``, then time ``processes`` reconciliation processes through them."""
-    figures: list[Figure] = []
+@contextmanager
+def published(
+    settings: Settings, province: Province, citizens: int, records: int, seed: int, figures: list[Figure]
+) -> Iterator[tuple[Runtime, dict[str, str], str]]:
+    """The registry of ``citizens`` loaded and ``records`` simulated records published, in a
+    temporary data directory: the runtime, the environment for a ``hub run`` process, the directory."""
     with tempfile.TemporaryDirectory() as tmp:
         database_url = settings.database_url or f"sqlite:///{Path(tmp) / 'hub.db'}"
         local = Settings(**{**settings.model_dump(), "database_url": database_url, "data_dir": Path(tmp)})
@@ -147,52 +143,68 @@ def bench_reconcile(
             plan = SimulationPlan(province, citizens, records, seed, out_dir=None)
             run_simulation(plan, publishers_for(runtime), population=population)
             del population
-            bootstrap = runtime.clients.bootstrap
             env = {
                 **{k: v for k, v in os.environ.items() if not k.startswith("HUB_")},
-                "HUB_KAFKA_BOOTSTRAP": bootstrap,
+                "HUB_KAFKA_BOOTSTRAP": runtime.clients.bootstrap,
                 "HUB_DATABASE_URL": database_url,
                 "HUB_DATA_DIR": tmp,
-                "HUB_EXCHANGE_URL": "http://127.0.0.1:9",  # not used by the reconcile stage
+                "HUB_EXCHANGE_URL": "http://127.0.0.1:9",  # not used by these stages
             }
-            launched = time.perf_counter()
-            logs = [Path(tmp) / f"reconcile-{i}.log" for i in range(processes)]
-            workers = [
-                subprocess.Popen(
-                    [sys.executable, "-m", "hub.cli", "run", "--stage", "reconcile"],
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=log.open("wb"),
-                )
-                for log in logs
-            ]
+            yield runtime, env, tmp
 
-            def alive() -> None:
-                for worker, log in zip(workers, logs, strict=True):
-                    if worker.poll() is not None:
-                        tail = log.read_text(errors="replace").strip()[-1500:]
-                        raise HubError(f"a reconciliation process exited ({worker.returncode}):\n{tail}")
 
-            pids = {"reconciliation": [w.pid for w in workers]}
-            if runtime.broker is not None:
-                pids["broker"] = [runtime.broker.pid]
-            low, high = records // 10, records - records // 10
-            cpu: dict[int, dict[str, float]] = {}
+def bench_reconcile(
+    settings: Settings,
+    province: Province,
+    citizens: int,
+    records: int,
+    seed: int,
+    processes: int = 2,
+    faust_records: int = 20_000,
+) -> list[Figure]:
+    """Publish ``records``, then time ``processes`` reconciliation processes through them."""
+    figures: list[Figure] = []
+    with published(settings, province, citizens, records, seed, figures) as (runtime, env, tmp):
+        bootstrap = runtime.clients.bootstrap
+        database_url = env["HUB_DATABASE_URL"]
+        launched = time.perf_counter()
+        logs = [Path(tmp) / f"reconcile-{i}.log" for i in range(processes)]
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "hub.cli", "run", "--stage", "reconcile"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log.open("wb"),
+            )
+            for log in logs
+        ]
 
-            resident: list[float] = []
+        def alive() -> None:
+            for worker, log in zip(workers, logs, strict=True):
+                if worker.poll() is not None:
+                    tail = log.read_text(errors="replace").strip()[-1500:]
+                    raise HubError(f"a reconciliation process exited ({worker.returncode}):\n{tail}")
 
-            def note_cpu(milestone: int) -> None:
-                cpu[milestone] = {who: sum(map(_cpu_seconds, ps)) for who, ps in pids.items()}
-                resident[:] = [_memory_mib(w.pid, "VmRSS") for w in workers]
+        pids = {"reconciliation": [w.pid for w in workers]}
+        if runtime.broker is not None:
+            pids["broker"] = [runtime.broker.pid]
+        low, high = records // 10, records - records // 10
+        cpu: dict[int, dict[str, float]] = {}
 
-            try:
-                arrivals = count_outputs(
-                    bootstrap, [RECONCILED.name, REJECTED.name], records, 600, (low, high), note_cpu, alive
-                )
-                peaks = [_memory_mib(w.pid) for w in workers]
-            finally:
-                _stop(workers)
-            faust_rate = _faust(bootstrap, database_url, faust_records, env) if faust_records else None
+        resident: list[float] = []
+
+        def note_cpu(milestone: int) -> None:
+            cpu[milestone] = {who: sum(map(_cpu_seconds, ps)) for who, ps in pids.items()}
+            resident[:] = [_memory_mib(w.pid, "VmRSS") for w in workers]
+
+        try:
+            arrivals = count_outputs(
+                bootstrap, [RECONCILED.name, REJECTED.name], records, 600, (low, high), note_cpu, alive
+            )
+            peaks = [_memory_mib(w.pid) for w in workers]
+        finally:
+            _stop(workers)
+        faust_rate = _faust(bootstrap, database_url, faust_records, env) if faust_records else None
     if arrivals.seen < records:
         raise HubError(
             f"reconciliation produced {arrivals.seen:,} of {records:,} outputs within the time limit"

@@ -19,6 +19,7 @@ from hub.cli.exchange_clients import exchange_clients_app
 from hub.cli.publish import publish
 from hub.cli.registry import registry_app
 from hub.cli.replay import replay
+from hub.cli.report import report
 from hub.cli.run import broker, exchange, run
 from hub.cli.schema_registry import schema_registry
 from hub.cli.simulate import simulate
@@ -51,7 +52,7 @@ def _configure(
         logging.getLogger("hub.kafka").setLevel(logging.CRITICAL)  # librdkafka's own chatter
 
 
-for command in (demo, run, broker, exchange, replay, topics, publish, simulate, bench):
+for command in (demo, run, broker, exchange, report, replay, topics, publish, simulate, bench):
     app.command()(command)
 app.command("schema-registry")(schema_registry)
 app.add_typer(registry_app, name="registry")

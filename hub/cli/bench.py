@@ -8,7 +8,7 @@ import typer
 
 __all__ = ["bench"]
 
-_SUITES = ("registry", "encode", "publish", "registry-load", "reconcile", "forward")
+_SUITES = ("registry", "encode", "publish", "registry-load", "reconcile", "indicators", "forward")
 
 
 def bench(
@@ -53,6 +53,10 @@ def bench(
 
     reconcile: reconciliation processes through records already published,
     against the full registry; the per-record faust agent for comparison.
+
+    indicators: the indicators stage, alone, through the reconciled and
+    rejected records of --reconcile-records (reconciled first, not timed);
+    `hub report` over the month of them (< 2 s each).
 
     forward: reconciled records to the national exchange (its own process,
     its ledger on SQLite, then PostgreSQL); latency at a steady 2,000
@@ -106,6 +110,11 @@ def bench(
         figures += bench_reconcile(
             settings, province, citizens, reconcile_records, seed, processes, faust_records
         )
+    if "indicators" in chosen:
+        from hub.bench.indicators import bench_indicators
+
+        err.print(f"indicators: {reconcile_records:,} records reconciled, then counted ...")
+        figures += bench_indicators(settings, province, citizens, reconcile_records, seed)
     if "forward" in chosen:
         from hub.bench.forward import bench_forward
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # the flow's own imports are made when it runs, so `hub --hel
     from hub.runtime import Runtime
     from hub.service import Service
     from hub.settings import Settings
-    from hub.stages.indicators import Ratio
+    from hub.stages.indicators.formulas import Ratio
     from producers.population import Population
 
 __all__ = ["DemoSummary", "demo", "run_demo", "summary_table"]
@@ -202,7 +202,8 @@ def _total(metrics: HubMetrics, family: str, **match: str) -> int:
 
 def _collect(metrics: HubMetrics, summary: DemoSummary, runtime: Runtime) -> None:
     from hub.stages.indicators import DossierStore
-    from hub.stages.indicators.formulas import reuse_rate_of, totals
+    from hub.stages.indicators.formulas import ALL, REUSE_RATE, Ratio
+    from hub.stages.indicators.report import report
     from hub.topics import RECONCILED
 
     for metric in metrics.reconciled.collect():
@@ -215,7 +216,13 @@ def _collect(metrics: HubMetrics, summary: DemoSummary, runtime: Runtime) -> Non
             else:
                 reasons = summary.rejected.setdefault(dept, {})
                 reasons[reason] = reasons.get(reason, 0) + int(sample.value)
-    summary.reuse = totals(reuse_rate_of(DossierStore(runtime.engine).tally()))
+    store = DossierStore(runtime.engine)
+    for row in report(store, None, "department", [REUSE_RATE]) + report(
+        store, None, "province", [REUSE_RATE]
+    ):
+        summary.reuse[ALL if row.dimension == "province" else row.value] = Ratio(
+            row.numerator, row.denominator
+        )
     consumed = {"stage": "forward", "topic": RECONCILED.name}
     summary.forwarded = _sample(metrics, "hub_stage_records_consumed_total", consumed)
     summary.dead_lettered = _total(metrics, "hub_dead_letters", stage="forward")
@@ -229,7 +236,7 @@ def _pct(rate: float | None) -> str:
 
 def summary_table(summary: DemoSummary) -> Group:
     """Per department: published, reconciled, rejected, reuse rate; then outcomes by reason."""
-    from hub.stages.indicators.formulas import ALL_DEPARTMENTS, REUSE_TARGET
+    from hub.stages.indicators.formulas import ALL, REUSE_TARGET
 
     departments = list(summary.published)
     main = Table(title=f"hub demo: {summary.seconds:.1f} s", show_footer=True)
@@ -239,7 +246,7 @@ def summary_table(summary: DemoSummary) -> Group:
     main.add_column(
         "rejected", justify="right", footer=str(sum(sum(r.values()) for r in summary.rejected.values()))
     )
-    reuse_all = summary.reuse.get(ALL_DEPARTMENTS)
+    reuse_all = summary.reuse.get(ALL)
     main.add_column("reuse rate", justify="right", footer=_pct(reuse_all.rate if reuse_all else None))
     for department in departments:
         reuse = summary.reuse.get(department)

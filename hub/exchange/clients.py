@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from hub.db import create_tables
+from hub.db import connection, create_tables
 from hub.errors import InputError
-from hub.exchange.sql import clients, connection, utc
+from hub.exchange.sql import clients, utc
 
 __all__ = [
     "ADMIN",

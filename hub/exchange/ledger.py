@@ -27,9 +27,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from hub.db import create_tables
+from hub.db import connection, create_tables
 from hub.errors import DatabaseError, InputError
-from hub.exchange.sql import connection, ledger, utc
+from hub.exchange.sql import ledger, utc
 from hub.exchange.validation import VIETNAM, Rejection, digest, problem
 
 __all__ = ["COUNT_KEYS", "ExchangeLedger", "ack"]

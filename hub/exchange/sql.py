@@ -1,19 +1,14 @@
-"""The exchange's SQL: its two tables in the hub's database, and the connection both stores use."""
+"""The exchange's SQL: its two tables in the hub's database."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from hub.db import metadata
-from hub.errors import DatabaseError
 
-__all__ = ["clients", "connection", "ledger", "utc"]
+__all__ = ["clients", "ledger", "utc"]
 
 clients = sa.Table(
     "exchange_clients",
@@ -35,20 +30,6 @@ ledger = sa.Table(
     sa.Column("digest", sa.String(64), nullable=False, comment="SHA-256 of the canonical JSON."),
     sa.Column("transaction_id", sa.String(32), nullable=False),
 )
-
-
-@contextmanager
-def connection(engine: Engine, what: str, *, write: bool = False) -> Iterator[sa.Connection]:
-    """A connection (in a transaction if ``write``) whose errors are :class:`DatabaseError` naming ``what``.
-
-    The message has the driver's first line, never the statement's parameters.
-    """
-    try:
-        with engine.begin() if write else engine.connect() as conn:
-            yield conn
-    except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines() or ["unknown error"]
-        raise DatabaseError(f"cannot {what}: {reason[0]}") from exc
 
 
 def utc(moment: datetime) -> datetime:

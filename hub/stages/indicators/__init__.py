@@ -1,19 +1,12 @@
-"""Indicators: the reuse rate (and, later, the province's other 766 indicators) from department records.
+"""Indicators: the province's scored indicators (Quyết định 766/QĐ-TTg), live and exact.
 
-``formulas`` holds the published formulas as pure functions; ``store`` keeps each dossier's
-facts once per record id (SQL); ``stage`` is the thin stage that feeds one to the other.
+``formulas`` holds the published formulas as pure functions; ``records`` reads a dossier's
+dimensions and facts; ``periods`` names days, ISO weeks and months; ``store`` keeps each
+dossier once per record id (SQL, the source of ``hub report``); ``live`` keeps the counts of
+every period in memory; ``stage`` is the thin stage that feeds one to the other.
 """
 
-from hub.stages.indicators.formulas import ALL_DEPARTMENTS, REUSE_RATE, REUSE_TARGET, Ratio
 from hub.stages.indicators.stage import IndicatorStage, build
 from hub.stages.indicators.store import DossierStore
 
-__all__ = [
-    "ALL_DEPARTMENTS",
-    "REUSE_RATE",
-    "REUSE_TARGET",
-    "DossierStore",
-    "IndicatorStage",
-    "Ratio",
-    "build",
-]
+__all__ = ["DossierStore", "IndicatorStage", "build"]

@@ -1,63 +1,85 @@
-"""The indicators stage: department topics in, indicator snapshots out.
+"""The indicators stage: dossiers (reconciled or rejected) and the exchange's acknowledgements
+in, indicator snapshots out.
 
-Each batch's dossiers are recorded (idempotently) in SQL; the reuse rate of every day the
-batch touched is then recomputed from the table and published.
+Each batch's dossiers are recorded once per record id in SQL (:mod:`.store`), which decides
+what is new; the new ones change the counts in memory (:mod:`.live`), and every changed
+(indicator, dimension, value, period) is published on ``lgsp.indicators``, keyed so that a
+compacted topic keeps the latest. A dossier published after the allowed lateness is not
+counted: it goes unchanged to ``lgsp.indicators.late``.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime
+from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from confluent_kafka import Message
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
 
 from hub.avro.wire import AvroCodec
-from hub.errors import RecordDecodeError
-from hub.kafka.stage import OutMessage, dead_letter, position
+from hub.errors import RecordDecodeError, TopicError
+from hub.kafka.stage import OutMessage, dead_letter
 from hub.metrics import HubMetrics
+from hub.province import Province, load_province
 from hub.runtime import Runtime
-from hub.stages.indicators.formulas import REUSE_RATE, DossierFacts, Ratio, dossier_facts, reuse_rate_of
+from hub.stages.indicators.formulas import INDICATORS, evaluate
+from hub.stages.indicators.live import LIVE_DIMENSIONS, Key, LiveCounts
+from hub.stages.indicators.records import Dossier, Exclusion, dossier_of, too_late
 from hub.stages.indicators.store import DossierStore
-from hub.topics import DEPARTMENT_TOPICS, INDICATORS, INDICATORS_DEAD_LETTERS, Group, department_of_topic
+from hub.topics import (
+    EXCHANGE_ACKS,
+    INDICATORS_DEAD_LETTERS,
+    INDICATORS_LATE,
+    RECONCILED,
+    REJECTED,
+    Group,
+    department_of_topic,
+)
+from hub.topics import (
+    INDICATORS as INDICATORS_TOPIC,
+)
 
 __all__ = ["IndicatorStage", "build", "snapshot_messages"]
 
 _log = logging.getLogger("hub.indicators")
+_NOT_SENT = ("agency", "occurred_at", "reason", "source", "reconciled_at", "original_schema_id", "original")
+_SYNCED = ("ACCEPTED", "DUPLICATE")
 
 
-def snapshot_messages(
-    ratios: dict[tuple[str, date], Ratio],
-    schema_id: int,
-    codec: AvroCodec,
-    now: datetime,
-) -> list[OutMessage]:
-    """One ``IndicatorSnapshot`` message per (department, day)."""
+def snapshot_messages(live: LiveCounts, keys: Iterable[Key], encode: Any, now: datetime) -> list[OutMessage]:
+    """One ``IndicatorSnapshot`` for each indicator of each key."""
     messages = []
-    for (department, day), ratio in sorted(ratios.items()):
-        value = codec.encode(
-            schema_id,
-            {
-                "indicator": REUSE_RATE,
-                "department": department,
-                "period": day,
+    for key in sorted(keys):
+        period, dimension, value = key
+        ratios = evaluate(live.counts.get(key, Counter()))
+        for indicator in INDICATORS:
+            ratio = ratios[indicator.name]
+            body = {
+                "indicator": indicator.name,
+                "dimension": dimension,
+                "dimension_value": value,
+                "period_kind": period.kind.value,
+                "period_label": period.label,
                 "numerator": ratio.numerator,
                 "denominator": ratio.denominator,
                 "rate": ratio.rate,
+                "points": indicator.score(ratio),
                 "computed_at": now,
-            },
-        )
-        key = f"{REUSE_RATE}/{department}/{day.isoformat()}".encode()
-        messages.append(OutMessage(INDICATORS.name, key, value))
+            }
+            name = f"{indicator.name}/{dimension}/{value}/{period.label}".encode()
+            messages.append(OutMessage(INDICATORS_TOPIC.name, name, encode(body)))
     return messages
 
 
 class IndicatorStage:
-    """Counts dossiers per department and day and publishes the reuse rate."""
+    """Counts dossiers by period and dimension and publishes every indicator that changed."""
 
     name = "indicators"
     group = Group.INDICATORS.value
     dead_letters = INDICATORS_DEAD_LETTERS.name
-    inputs: tuple[str, ...] = tuple(topic.name for topic in DEPARTMENT_TOPICS.values())
+    inputs: tuple[str, ...] = (RECONCILED.name, REJECTED.name, EXCHANGE_ACKS.name)
 
     def __init__(
         self,
@@ -65,54 +87,135 @@ class IndicatorStage:
         store: DossierStore,
         snapshot_schema_id: int,
         metrics: HubMetrics,
+        province: Province,
+        allowed_lateness: timedelta = timedelta(days=31),
     ) -> None:
         self.codec = codec
         self.store = store
-        self.snapshot_schema_id = snapshot_schema_id
         self.metrics = metrics
-        self.latest: dict[tuple[str, date], Ratio] = {}
-        self._pending: dict[tuple[str, date], Ratio] = {}
+        self.province = province
+        self.allowed_lateness = allowed_lateness
+        self._encode = codec.encoder_for(snapshot_schema_id)
+        self._excluded: Counter[tuple[str, str]] = Counter()  # (reason, department), until committed
+        self._published: set[Key] = set()
+        self.live = LiveCounts()
+        self._reload()
+        for reason in Exclusion:
+            metrics.indicator_exclusions.labels(reason.value)
 
-    def _facts(self, batch: list[Message]) -> tuple[list[DossierFacts], list[OutMessage]]:
-        """The facts of each readable record, and a dead letter for each unreadable one."""
-        facts, dead = [], []
-        for message in batch:
-            try:
-                _, record = self.codec.decode(message.value())
-                facts.append(dossier_facts(department_of_topic(position(message)[0]), record))
-            except RecordDecodeError as exc:
-                dead.append(dead_letter(message, self.dead_letters, self.name, exc.reason, str(exc)))
-            except (KeyError, TypeError, AttributeError) as exc:
-                why = f"not a department record: {type(exc).__name__}: {exc}"
-                dead.append(dead_letter(message, self.dead_letters, self.name, "MALFORMED_RECORD", why))
-        return facts, dead
+    def _reload(self) -> None:
+        """The counts in memory, read back from the store; every key is published again."""
+        self.live = LiveCounts()
+        for dimension in LIVE_DIMENSIONS:
+            for (day, value), tally in self.store.tallies(dimension).items():
+                if day is not None:
+                    self.live.add_tally(day, dimension, value, tally)
 
     def process(self, batch: list[Message]) -> list[OutMessage]:
-        facts, dead = self._facts(batch)
-        self.store.add(facts)
-        days = {f.received_on for f in facts if f.received_on is not None}
-        rates = reuse_rate_of(self.store.tally(days))
-        self._pending.update(rates)
-        return [*snapshot_messages(rates, self.snapshot_schema_id, self.codec, datetime.now(UTC)), *dead]
+        dossiers: list[Dossier] = []
+        acked: list[str] = []
+        outputs: list[OutMessage] = []
+        for message in batch:
+            try:
+                found = self._read(message, acked)
+            except (RecordDecodeError, KeyError, TypeError, AttributeError, TopicError) as exc:
+                outputs += self._unreadable(message, exc)
+                continue
+            if found is None:
+                continue
+            if too_late(found.received_on, _published_at(message), self.allowed_lateness):
+                self._excluded[Exclusion.TOO_LATE.value, found.department] += 1
+                outputs.append(_late(message))
+                continue
+            for reason in found.exclusions:
+                self._excluded[reason.value, found.department] += 1
+            dossiers.append(found)
+        self.live.add(self.store.add(dossiers))
+        self.live.synced(self.store.sync(acked))
+        return [*snapshot_messages(self.live, self.live.touched(), self._encode, datetime.now(UTC)), *outputs]
+
+    def _read(self, message: Message, acked: list[str]) -> Dossier | None:
+        topic = message.topic()
+        if topic == EXCHANGE_ACKS.name:
+            _, ack = self.codec.decode(message.value(), skip=("detail", "exchange_transaction_id"))
+            if ack["status"] in _SYNCED:
+                acked.append(ack["record_id"])
+            return None
+        if topic == RECONCILED.name:
+            _, record = self.codec.decode(message.value(), skip=_NOT_SENT)
+            department, matched = record["department"], True
+        else:
+            _, record = self.codec.decode(message.value())
+            department, matched = department_of_topic(_header(message, "__hub.errors.topic")).value, False
+        return dossier_of(
+            record, department, matched=matched, published_at=_published_at(message), province=self.province
+        )
+
+    def _unreadable(self, message: Message, exc: Exception) -> list[OutMessage]:
+        """Reconciliation dead-lettered what it could not read: count it; anything else is ours."""
+        if message.topic() == REJECTED.name:
+            self._excluded[Exclusion.UNREADABLE.value, "unknown"] += 1
+            return []
+        reason = exc.reason if isinstance(exc, RecordDecodeError) else "MALFORMED_RECORD"
+        return [dead_letter(message, self.dead_letters, self.name, reason, f"{type(exc).__name__}: {exc}")]
 
     def discard(self) -> None:
-        self._pending = {}
+        """The batch's outputs were not delivered, but its dossiers are in the store: count again
+        from the store, so the retried batch (whose dossiers the store no longer calls new) and
+        the counts agree."""
+        self._excluded.clear()
+        self._reload()
 
     def close(self) -> None:
         """Nothing to release: the database belongs to the runtime."""
 
     def committed(self) -> None:
-        self.latest.update(self._pending)
-        for department in {d for d, _ in self._pending}:
-            day = max(day for d, day in self.latest if d == department)
-            rate = self.latest[(department, day)].rate
-            if rate is not None:
-                self.metrics.indicator_rate.labels(REUSE_RATE, department).set(rate)
-        self._pending = {}
+        for (reason, department), n in self._excluded.items():
+            self.metrics.indicator_exclusions.labels(reason).inc(n)
+            if reason == Exclusion.TOO_LATE.value:
+                self.metrics.indicator_late.labels(department).inc(n)
+        self._excluded.clear()
+        self._gauges()
+
+    def _gauges(self) -> None:
+        gauge = self.metrics.indicator_ratio
+        for key, tally in self.live.counts.items():
+            period, dimension, value = key
+            if not self.live.is_latest(period):
+                continue
+            for name, ratio in evaluate(tally).items():
+                if ratio.rate is not None:
+                    gauge.labels(name, dimension, value, period.kind.value).set(ratio.rate)
+
+
+def _published_at(message: Message) -> datetime:
+    kind, millis = message.timestamp()
+    if kind == TIMESTAMP_NOT_AVAILABLE:
+        return datetime.now(UTC)
+    return datetime.fromtimestamp(millis / 1000, UTC)
+
+
+def _header(message: Message, name: str) -> str:
+    for key, value in message.headers() or []:
+        if key == name and value is not None:
+            return value.decode() if isinstance(value, bytes) else str(value)
+    raise KeyError(f"no {name} header")
+
+
+def _late(message: Message) -> OutMessage:
+    headers = list(message.headers() or [])
+    headers.append(("__hub.indicators.late", b"published after the allowed lateness"))
+    return OutMessage(INDICATORS_LATE.name, message.key(), message.value(), headers)
 
 
 def build(runtime: Runtime, metrics: HubMetrics) -> IndicatorStage:
-    """The indicators stage on the runtime's codec, with its dossiers in the hub's database."""
+    """The indicators stage on the runtime's codec, its dossiers in the hub's database."""
+    settings = runtime.settings
     return IndicatorStage(
-        runtime.codec, DossierStore(runtime.engine), runtime.schema_id("vn.lgsp.IndicatorSnapshot"), metrics
+        runtime.codec,
+        DossierStore(runtime.engine),
+        runtime.schema_id("vn.lgsp.IndicatorSnapshot"),
+        metrics,
+        load_province(settings.province_code),
+        timedelta(days=settings.indicator_allowed_lateness_days),
     )

@@ -1,84 +1,174 @@
-"""Dossiers the hub has received, one row per record id, for computing indicators.
+"""Dossiers the indicators have counted, one row per record id, in SQL; the exact source of
+``hub report`` and of the stage's counts after a restart.
 
-Writing is idempotent (a record id already present is ignored), so a batch delivered twice
-after a restart does not count twice.
+Writing is idempotent: a record id already held is ignored, so a batch read twice (a restart,
+a replay) never counts twice. An acknowledgement from the national exchange marks its dossier
+synced, whether it arrives before or after the dossier (``indicator_syncs`` keeps it until
+then). Only counting happens here: :mod:`hub.stages.indicators.formulas` decides what counts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
-from hub.db import create_tables, metadata
+from hub.db import connection, create_tables, metadata
 from hub.errors import DatabaseError
-from hub.stages.indicators.formulas import DossierFacts, Tally
+from hub.stages.indicators.formulas import Facts
+from hub.stages.indicators.records import Dossier
 
-__all__ = ["DossierStore", "dossiers"]
+__all__ = ["DIMENSIONS", "DossierStore", "Tallies"]
+
+# What a report may group by, and the column behind each ("province" is every dossier).
+DIMENSIONS = ("province", "department", "district", "commune", "procedure")
+_FACTS = Facts._fields
+_CHUNK = 5000  # record ids in one IN (...)
 
 dossiers = sa.Table(
-    "dossiers",
+    "indicator_dossiers",
     metadata,
     sa.Column("record_id", sa.String(100), primary_key=True),
     sa.Column("department", sa.String(30), nullable=False),
-    sa.Column("received_on", sa.Date, nullable=True, index=True),
-    sa.Column("reuses_digitized", sa.Boolean, nullable=False),
+    sa.Column("procedure", sa.String(40), nullable=False),
+    sa.Column("district", sa.String(16), nullable=False),
+    sa.Column("commune", sa.String(16), nullable=False),
+    sa.Column("received_on", sa.Date, nullable=True, index=True, comment="Event time: the day in Vietnam."),
+    *(sa.Column(name, sa.Boolean, nullable=False) for name in _FACTS),
 )
+syncs = sa.Table(
+    "indicator_syncs",
+    metadata,
+    sa.Column(
+        "record_id", sa.String(100), primary_key=True, comment="Acknowledged by the national exchange."
+    ),
+)
+
+# (day received, dimension value) → how many dossiers share each Facts
+Tallies = dict[tuple[date | None, str], Counter[Facts]]
 
 
 class DossierStore:
-    """The ``dossiers`` table."""
+    """The ``indicator_dossiers`` and ``indicator_syncs`` tables of ``engine``."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        create_tables(engine, dossiers)
+        create_tables(engine, dossiers, syncs)
+        self._postgres = engine.dialect.name == "postgresql"
 
-    def _insert_ignoring_duplicates(self) -> sa.Insert:
-        if self.engine.dialect.name == "postgresql":
-            return postgresql.insert(dossiers).on_conflict_do_nothing()
+    def _insert(self, table: sa.Table) -> Any:
+        if self._postgres:
+            return postgresql.insert(table).on_conflict_do_nothing()
         if self.engine.dialect.name == "sqlite":
-            return sqlite.insert(dossiers).on_conflict_do_nothing()
-        return dossiers.insert().prefix_with("IGNORE")  # MySQL / MariaDB
+            return sqlite.insert(table).on_conflict_do_nothing()
+        raise DatabaseError(f"the indicators need SQLite or PostgreSQL, not {self.engine.dialect.name}")
 
-    def add(self, facts: Iterable[DossierFacts]) -> None:
-        """Record dossiers; ones already recorded are left as they are."""
-        rows = [
-            {
-                "record_id": f.record_id,
-                "department": f.department,
-                "received_on": f.received_on,
-                "reuses_digitized": f.reuses_digitized,
-            }
-            for f in facts
-        ]
-        if not rows:
-            return
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(self._insert_ignoring_duplicates(), rows)
-        except SQLAlchemyError as exc:
-            raise DatabaseError(f"cannot record dossiers: {exc}") from exc
+    def _serialize(self, conn: sa.Connection) -> None:
+        """One writer at a time, so a dossier and its acknowledgement arriving together meet
+        (SQLite serializes writers by itself)."""
+        if self._postgres:
+            conn.execute(sa.text("select pg_advisory_xact_lock(7466)"))
 
-    def tally(self, days: Iterable[date] | None = None) -> Tally:
-        """How many dossiers share each set of facts, on ``days`` (every day when None).
+    def add(self, batch: Sequence[Dossier]) -> list[Dossier]:
+        """Record dossiers; those not held before come back (with ``synced`` set when their
+        acknowledgement came first), the others are left as they were."""
+        if not batch:
+            return []
+        first = {d.record_id: d for d in reversed(batch)}  # a record id twice in one batch: its first
+        with connection(self.engine, "record dossiers", write=True) as conn:
+            self._serialize(conn)
+            acked = set(_ids_in(conn, syncs, list(first)))
+            rows = [_row(d, d.record_id in acked) for d in first.values()]
+            statement = self._insert(dossiers).returning(dossiers.c.record_id)
+            new = set(conn.scalars(statement, rows)) if rows else set()
+        kept = [d for d in first.values() if d.record_id in new]
+        return [replace(d, facts=d.facts._replace(synced=True)) if d.record_id in acked else d for d in kept]
 
-        Only counting happens here; :mod:`hub.stages.indicators.formulas` decides what counts.
-        """
-        query = sa.select(
-            dossiers.c.department, dossiers.c.received_on, dossiers.c.reuses_digitized, sa.func.count()
-        ).group_by(dossiers.c.department, dossiers.c.received_on, dossiers.c.reuses_digitized)
-        if days is not None:
-            wanted = sorted(set(days))
-            if not wanted:
-                return {}
-            query = query.where(dossiers.c.received_on.in_(wanted))
-        try:
-            with self.engine.connect() as conn:
-                rows = conn.execute(query).all()
-        except SQLAlchemyError as exc:
-            raise DatabaseError(f"cannot read dossiers: {exc}") from exc
-        return {(dept, day, bool(reuses)): int(n) for dept, day, reuses, n in rows}
+    def sync(self, record_ids: Iterable[str]) -> list[Dossier]:
+        """Mark dossiers acknowledged by the exchange; those that changed come back, synced."""
+        wanted = list(dict.fromkeys(record_ids))
+        if not wanted:
+            return []
+        changed: list[Dossier] = []
+        with connection(self.engine, "record acknowledgements", write=True) as conn:
+            self._serialize(conn)
+            conn.execute(self._insert(syncs), [{"record_id": r} for r in wanted])
+            for start in range(0, len(wanted), _CHUNK):
+                ids = wanted[start : start + _CHUNK]
+                update = (
+                    dossiers.update()
+                    .where(dossiers.c.record_id.in_(ids), dossiers.c.synced.is_(False))
+                    .values(synced=True)
+                    .returning(*dossiers.c)
+                )
+                changed += [_dossier(row._mapping) for row in conn.execute(update)]
+        return changed
+
+    def tallies(self, by: str, first: date | None = None, last: date | None = None) -> Tallies:
+        """Dossiers counted by (day received, value of dimension ``by``) and facts, received from
+        ``first`` to ``last`` (each optional; dossiers without a receipt date only when neither)."""
+        if by not in DIMENSIONS:
+            raise DatabaseError(f"no dimension {by!r}; one of {', '.join(DIMENSIONS)}")
+        member = sa.literal("all") if by == "province" else dossiers.c[by]
+        facts = [dossiers.c[name] for name in _FACTS]
+        query = sa.select(dossiers.c.received_on, member, *facts, sa.func.count()).group_by(
+            dossiers.c.received_on, member, *facts
+        )
+        if first is not None:
+            query = query.where(dossiers.c.received_on >= first)
+        if last is not None:
+            query = query.where(dossiers.c.received_on <= last)
+        tallies: Tallies = {}
+        with connection(self.engine, "count dossiers") as conn:
+            for row in conn.execute(query):
+                key = (row[0], str(row[1]))
+                tallies.setdefault(key, Counter())[Facts(*map(bool, row[2:-1]))] += int(row[-1])
+        return tallies
+
+    def latest_day(self) -> date | None:
+        """The latest day a dossier held was received."""
+        with connection(self.engine, "read the latest day") as conn:
+            day = conn.scalar(sa.select(sa.func.max(dossiers.c.received_on)))
+        return day if isinstance(day, date) or day is None else date.fromisoformat(str(day))
+
+    def count(self) -> int:
+        with connection(self.engine, "count dossiers") as conn:
+            return int(conn.scalar(sa.select(sa.func.count()).select_from(dossiers)) or 0)
+
+
+def _ids_in(conn: sa.Connection, table: sa.Table, ids: list[str]) -> list[str]:
+    found: list[str] = []
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        found += conn.scalars(sa.select(table.c.record_id).where(table.c.record_id.in_(chunk)))
+    return found
+
+
+def _row(dossier: Dossier, synced: bool) -> dict[str, Any]:
+    return {
+        "record_id": dossier.record_id,
+        "department": dossier.department,
+        "procedure": dossier.procedure,
+        "district": dossier.district,
+        "commune": dossier.commune,
+        "received_on": dossier.received_on,
+        **dossier.facts._replace(synced=synced or dossier.facts.synced)._asdict(),
+    }
+
+
+def _dossier(row: Any) -> Dossier:
+    return Dossier(
+        row["record_id"],
+        row["department"],
+        row["procedure"],
+        row["district"],
+        row["commune"],
+        row["received_on"],
+        Facts(*(bool(row[name]) for name in _FACTS)),
+    )

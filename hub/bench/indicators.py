@@ -1,0 +1,135 @@
+"""``hub bench --only indicators``: the indicators stage through a reconciled province, and
+``hub report`` over a month of it.
+
+The simulated records are published and reconciled first (not timed); then one indicators
+process (``hub run --stage indicators``) reads the reconciled and rejected topics from the
+start. Its rate is read from its own /metrics (records consumed, committed batch by batch),
+from 10 % to 90 % of the records.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from hub.bench.publish import Figure
+from hub.bench.reconcile import _memory_mib, _stop, count_outputs, published
+from hub.errors import HubError
+from hub.province import Province
+from hub.settings import Settings
+from hub.stages.indicators.periods import periods_of
+from hub.stages.indicators.report import report
+from hub.stages.indicators.store import DossierStore
+from hub.topics import RECONCILED, REJECTED
+
+__all__ = ["bench_indicators"]
+
+_CONSUMED = re.compile(r'hub_stage_records_consumed_total\{stage="indicators"\S* ([0-9.e+]+)')
+
+
+def bench_indicators(
+    settings: Settings, province: Province, citizens: int, records: int, seed: int
+) -> list[Figure]:
+    figures: list[Figure] = []
+    with published(settings, province, citizens, records, seed, figures) as (runtime, env, tmp):
+        workers = [_hub_run("reconcile", env, Path(tmp) / f"reconcile-{i}.log") for i in range(2)]
+        try:
+            done = count_outputs(
+                runtime.clients.bootstrap,
+                [RECONCILED.name, REJECTED.name],
+                records,
+                900,
+                (),
+                None,
+                lambda: None,
+            )
+        finally:
+            _stop(workers)
+        if done.seen < records:
+            raise HubError(f"bench: reconciliation gave {done.seen:,} of {records:,} records in time")
+        log = Path(tmp) / "indicators.log"
+        worker = _hub_run("indicators", env, log)
+        try:
+            marks, resident = _follow(worker, log, records)
+            peak = _memory_mib(worker.pid)
+        finally:
+            _stop([worker])
+        low, high = records // 10, records - records // 10
+        rate = (high - low) / (marks[high] - marks[low])
+        figures += [
+            Figure(
+                f"indicators stage, 1 process, {records:,} reconciled and rejected records, 10 % to 90 %",
+                rate,
+                "records/s",
+                ">= 50,000 records/s",
+                rate >= 50_000,
+            ),
+            Figure("the same, all records", records / (marks[records] - marks[0]), "records/s"),
+            Figure("RSS of the indicators process while it runs (at 90 %)", resident, "MiB"),
+            Figure("peak RSS of the indicators process", peak, "MiB"),
+        ]
+        store = DossierStore(runtime.engine)
+        latest = store.latest_day()
+        if latest is not None:
+            month = periods_of(latest)[2]
+            for by in ("province", "district", "commune", "procedure"):
+                started = time.perf_counter()
+                rows = report(store, month, by)
+                took = time.perf_counter() - started
+                figures.append(
+                    Figure(
+                        f"hub report --period {month.label} --by {by} ({len(rows):,} rows)",
+                        took,
+                        "s",
+                        "< 2 s",
+                        took < 2,
+                    )
+                )
+    return figures
+
+
+def _hub_run(stage: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", "run", "--stage", stage],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+        )
+
+
+def _follow(worker: subprocess.Popen[bytes], log: Path, records: int) -> tuple[dict[int, float], float]:
+    """When the stage had consumed 0, 10 %, 90 % and all of ``records``; its RSS at 90 %."""
+    wanted = sorted({1, records // 10, records - records // 10, records})
+    marks: dict[int, float] = {}
+    resident = 0.0
+    deadline = time.monotonic() + 900
+    url = None
+    while len(marks) < len(wanted):
+        if worker.poll() is not None or time.monotonic() > deadline:
+            raise HubError(
+                f"bench: the indicators stage stopped or stalled: {log.read_text(errors='replace')[-1500:]}"
+            )
+        time.sleep(0.05)
+        if url is None:
+            found = re.search(r"metrics\s+(http://\S+)", log.read_text(errors="replace"))
+            url = found.group(1) if found else None
+            continue
+        text = httpx.get(url, timeout=5).text
+        consumed = sum(
+            float(n)
+            for n in re.findall(r'hub_stage_records_consumed_total\{stage="indicators"\S* ([0-9.e+]+)', text)
+        )
+        now = time.perf_counter()
+        for mark in wanted:
+            if consumed >= mark and mark not in marks:
+                marks[mark] = now
+                if mark == records - records // 10:
+                    resident = _memory_mib(worker.pid, "VmRSS")
+    marks[0] = marks.pop(1)
+    return marks, resident

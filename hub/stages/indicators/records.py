@@ -1,0 +1,114 @@
+"""What the indicators stage reads from one dossier (pure): its dimensions, its facts, and what
+in it is impossible.
+
+A dossier comes either reconciled (``lgsp.reconciled``: the citizen's residence verified by
+the population registry) or rejected by reconciliation (``lgsp.rejected``: the department's
+record as sent; its residence is not verified, so its district and commune are ``unverified``).
+Event time is the dossier's receipt date (``NgayTiepNhan``) in Vietnam; on-time is judged as of
+the moment the agency published the record (its Kafka timestamp), so the same input always
+gives the same facts, whatever the order it is read in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from hub.province import Province
+from hub.stages.indicators.formulas import Facts, facts_of, received_on
+
+__all__ = ["UNKNOWN", "UNVERIFIED", "Dossier", "Exclusion", "dossier_of", "too_late"]
+
+UNVERIFIED = "unverified"  # the residence of a dossier whose citizen reconciliation did not match
+UNKNOWN = "unknown"  # a code that is not in the province's reference data
+_PROCEDURE = re.compile(r"^\d{1,3}(\.\d{1,9})+$")  # e.g. 1.001234, as the national portal numbers them
+_FUTURE = timedelta(days=1)  # how far past its publication a dossier may say it was received
+
+
+class Exclusion(StrEnum):
+    """Why part of a dossier is left out of an indicator (``hub_indicator_exclusions_total``)."""
+
+    NO_RECEIPT_DATE = "NO_RECEIPT_DATE"  # out of every denominator, as the formulas say
+    RECEIVED_IN_FUTURE = "RECEIVED_IN_FUTURE"  # receipt date after publication: treated as none
+    FINISHED_BEFORE_RECEIVED = "FINISHED_BEFORE_RECEIVED"  # out of the on-time indicator only
+    UNKNOWN_DISTRICT = "UNKNOWN_DISTRICT"  # counted, under district/commune "unknown"
+    UNKNOWN_PROCEDURE = "UNKNOWN_PROCEDURE"  # counted, under procedure "unknown"
+    TOO_LATE = "TOO_LATE"  # published after the allowed lateness: kept on lgsp.indicators.late
+    UNREADABLE = "UNREADABLE"  # not a department record: reconciliation dead-lettered it already
+
+
+@dataclass(frozen=True, slots=True)
+class Dossier:
+    """One dossier as the indicators count it."""
+
+    record_id: str
+    department: str
+    procedure: str
+    district: str
+    commune: str
+    received_on: date | None
+    facts: Facts
+    exclusions: tuple[Exclusion, ...] = ()
+
+
+def dossier_of(
+    record: Mapping[str, Any],
+    department: str,
+    *,
+    matched: bool,
+    published_at: datetime,
+    province: Province,
+) -> Dossier:
+    """The dossier of a decoded reconciled record (``matched``) or rejected department record."""
+    dossier = dict(record["dossier"])
+    exclusions: list[Exclusion] = []
+    received = dossier.get("NgayTiepNhan")
+    if received is None:
+        exclusions.append(Exclusion.NO_RECEIPT_DATE)
+    elif received > published_at + _FUTURE:
+        exclusions.append(Exclusion.RECEIVED_IN_FUTURE)
+        dossier["NgayTiepNhan"] = received = None
+    finished = dossier.get("NgayKetThucXuLy")
+    facts = facts_of(dossier, registry_matched=matched, synced=False, as_of=published_at)
+    if received is not None and finished is not None and finished < received:
+        exclusions.append(Exclusion.FINISHED_BEFORE_RECEIVED)
+        facts = facts._replace(has_deadline=False, on_time=False)  # out of the on-time denominator
+    district, commune = _residence(record.get("citizen") or {}, matched, province, exclusions)
+    procedure = str(dossier.get("MaTTHC") or "")
+    if not _PROCEDURE.match(procedure):
+        exclusions.append(Exclusion.UNKNOWN_PROCEDURE)
+        procedure = UNKNOWN
+    return Dossier(
+        str(record["record_id"]),
+        department,
+        procedure,
+        district,
+        commune,
+        received_on(received),
+        facts,
+        tuple(exclusions),
+    )
+
+
+def _residence(
+    citizen: Mapping[str, Any], matched: bool, province: Province, exclusions: list[Exclusion]
+) -> tuple[str, str]:
+    """District and commune: the registry's, when reconciliation matched the citizen."""
+    if not matched:
+        return UNVERIFIED, UNVERIFIED
+    district, commune = citizen.get("MaHuyen"), citizen.get("MaXa")
+    for known in province.districts:
+        if known.code == district:
+            return district, commune if commune in known.communes else UNKNOWN
+    exclusions.append(Exclusion.UNKNOWN_DISTRICT)
+    return UNKNOWN, UNKNOWN
+
+
+def too_late(received: date | None, published_at: datetime, allowed: timedelta) -> bool:
+    """Whether a dossier received on ``received`` was published after the allowed lateness."""
+    published_on = received_on(published_at)
+    return received is not None and published_on is not None and published_on - received > allowed
