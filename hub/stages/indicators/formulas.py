@@ -1,52 +1,84 @@
 """The indicators the province is scored on (Quyết định 766/QĐ-TTg), as pure functions.
 
-These are the formulas that run: the stage and ``hub demo`` count dossiers (in SQL, grouped by
-the facts below) and hand the counts to these functions, which alone decide what is in a
-numerator or a denominator.
+Each dossier is reduced once to its :class:`Facts`; the store counts dossiers per set of facts
+(a :data:`Tally`) and only the rules here decide what is in a numerator or a denominator.
+Every denominator holds only dossiers with a receipt date. An indicator's score is its points
+times its rate over the rate that earns full points, capped at the points.
 
-Reuse rate (tỷ lệ khai thác, sử dụng lại thông tin, dữ liệu số hóa): dossiers received in the
-period with at least one component that reuses already-digitized data, divided by dossiers
-received in the period; dossiers without a receipt date are excluded. Full points at ≥ 80 %.
+Where Quyết định 766 asks for something the hub's data does not hold (surveys, certified
+copies, published procedures), it is listed in :data:`NOT_COMPUTABLE` with the reason.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any, NamedTuple
 
 __all__ = [
-    "ALL_DEPARTMENTS",
+    "ALL",
+    "GROUPS",
+    "INDICATORS",
+    "INDICATOR_NAMES",
+    "NOT_COMPUTABLE",
     "REUSE_RATE",
     "REUSE_TARGET",
-    "DossierFacts",
+    "Facts",
+    "Indicator",
+    "NotComputable",
     "Ratio",
     "Tally",
-    "dossier_facts",
-    "reuse_rate",
-    "reuse_rate_of",
-    "tally",
-    "totals",
+    "evaluate",
+    "facts_of",
+    "on_time",
+    "received_on",
 ]
 
 REUSE_RATE = "reuse_rate"
 REUSE_TARGET = 0.80  # full points at or above this rate
-ALL_DEPARTMENTS = "all"
+ALL = "all"  # the value of a dimension (department, day…) meaning "every one"
 
-# How many dossiers share the same facts: (department, received on, reuses digitized data) → count.
-Tally = Mapping[tuple[str, date | None, bool], int]
+VIETNAM = timezone(timedelta(hours=7), "ICT")
+
+TRANSPARENCY = "Transparency"
+PROGRESS = "Processing progress"
+ONLINE = "Online public services"
+PAYMENT = "Online payment"
+DIGITIZATION = "Digitization"
+SATISFACTION = "Satisfaction"
+
+# The six groups of Quyết định 766 and their points (100 in all).
+GROUPS: tuple[tuple[str, float], ...] = (
+    (TRANSPARENCY, 18),
+    (PROGRESS, 20),
+    (ONLINE, 12),
+    (PAYMENT, 10),
+    (DIGITIZATION, 22),
+    (SATISFACTION, 18),
+)
 
 
-@dataclass(frozen=True, slots=True)
-class DossierFacts:
-    """What the indicator formulas need from one department record."""
+class Facts(NamedTuple):
+    """One dossier's facts as the formulas read them (on_time: as of a given moment)."""
 
-    record_id: str
-    department: str
-    received_on: date | None
-    reuses_digitized: bool
+    received: bool  # has a receipt date (dossier.NgayTiepNhan); False → out of EVERY denominator
+    online: bool  # dossier.KenhThucHien == 2
+    has_fee: bool  # dossier.PhiLePhi > 0
+    paid_online: bool  # dossier.DuocThanhToanTrucTuyen in (1, 2)
+    finished: bool  # dossier.NgayKetThucXuLy is not None
+    e_result: bool  # dossier.DuongDanTepTinKetQua is a non-empty string
+    has_deadline: bool  # dossier.NgayHenTra is not None
+    on_time: bool  # see on_time() below
+    digitized: bool  # dossier.HoSoCoThanhPhanSoHoa
+    from_data_store: bool  # dossier.DuocLayTuKhoDMQG
+    vneid: bool  # dossier.TaiKhoanDuocXacThucVoiVNeID
+    registry_matched: bool  # the citizen was reconciled against the population registry
+    synced: bool  # the national exchange acknowledged the record (ACCEPTED or DUPLICATE)
+
+
+Tally = Mapping[Facts, int]  # how many dossiers share each Facts
+Rule = Callable[[Facts], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,46 +96,194 @@ class Ratio:
         return Ratio(self.numerator + other.numerator, self.denominator + other.denominator)
 
 
-def dossier_facts(department: str, record: Mapping[str, Any]) -> DossierFacts:
-    """The indicator-relevant facts of a decoded department record."""
-    dossier = record["dossier"]
-    received = dossier.get("NgayTiepNhan")
-    return DossierFacts(
-        record_id=record["record_id"],
-        department=department,
-        received_on=received.date() if isinstance(received, datetime) else None,
-        reuses_digitized=bool(dossier.get("HoSoCoThanhPhanSoHoa")),
+@dataclass(frozen=True, slots=True)
+class Indicator:
+    """A computable 766 indicator: what it counts, in words, and the points it carries."""
+
+    name: str
+    title: str
+    group: str
+    points: float
+    full_at: float
+    numerator: str
+    denominator: str
+    exclusions: str
+
+    def ratio(self, tally: Tally) -> Ratio:
+        """Dossiers in the numerator over dossiers in the denominator, among received ones."""
+        counts, among = _RULES[self.name]
+        numerator = denominator = 0
+        for facts, n in tally.items():
+            if facts.received and among(facts):
+                denominator += n
+                numerator += n if counts(facts) else 0
+        return Ratio(numerator, denominator)
+
+    def score(self, ratio: Ratio) -> float | None:
+        """The points earned at ``ratio``: pro rata up to ``full_at``; None without a denominator."""
+        rate = ratio.rate
+        return None if rate is None else self.points * min(1.0, rate / self.full_at)
+
+
+@dataclass(frozen=True, slots=True)
+class NotComputable:
+    """A 766 indicator the hub's data cannot give, and why."""
+
+    name: str
+    title: str
+    group: str
+    points: float
+    why: str
+
+
+def _anyone(facts: Facts) -> bool:
+    return True
+
+
+# name → (in the numerator, in the denominator); received is required of both by Indicator.ratio.
+_RULES: dict[str, tuple[Rule, Rule]] = {
+    "sync_rate": (lambda f: f.synced, _anyone),
+    "on_time_rate": (lambda f: f.on_time, lambda f: f.has_deadline),
+    "online_rate": (lambda f: f.online, _anyone),
+    "online_payment_rate": (lambda f: f.paid_online, lambda f: f.has_fee),
+    "e_result_rate": (lambda f: f.e_result, lambda f: f.finished),
+    "digitization_rate": (lambda f: f.digitized and (not f.finished or f.e_result), _anyone),
+    REUSE_RATE: (lambda f: f.digitized, _anyone),
+    "data_store_rate": (lambda f: f.from_data_store, _anyone),
+    "vneid_rate": (lambda f: f.vneid, _anyone),
+    "population_data_rate": (lambda f: f.registry_matched, _anyone),
+}
+
+_RECEIVED = "dossiers received (with a receipt date, NgayTiepNhan)"
+_NO_RECEIPT = "Dossiers without a receipt date (NgayTiepNhan)."
+
+INDICATORS: tuple[Indicator, ...] = (
+    Indicator(
+        "sync_rate", "Dossiers synced to the national portal", TRANSPARENCY, 6, 1.0,
+        "received dossiers the national exchange acknowledged (accepted, or already held)",
+        _RECEIVED, _NO_RECEIPT,
+    ),
+    Indicator(
+        "on_time_rate", "Dossiers processed on time", PROGRESS, 20, 1.0,
+        "received dossiers with a deadline that finished no later than NgayHenTra, or are "
+        "unfinished and not yet past it at the moment of computing",
+        f"{_RECEIVED} that have a promised return date (NgayHenTra)",
+        f"{_NO_RECEIPT} Dossiers without NgayHenTra. Time the citizen spends supplementing a "
+        "dossier is not in the hub's data, so it is not deducted: a late return is late.",
+    ),
+    Indicator(
+        "online_rate", "Dossiers submitted online", ONLINE, 12, 0.50,
+        "received dossiers submitted online (KenhThucHien 2)", _RECEIVED,
+        f"{_NO_RECEIPT} The hub does not know which procedures require an electronic result, so "
+        "an online dossier counts whether or not it has one.",
+    ),
+    Indicator(
+        "online_payment_rate", "Fees paid online", PAYMENT, 10, 1.0,
+        "received dossiers with a fee paid online (DuocThanhToanTrucTuyen 1 national portal "
+        "or 2 provincial gateway)",
+        f"{_RECEIVED} whose fee (PhiLePhi) is above zero",
+        f"{_NO_RECEIPT} Dossiers of procedures without a fee (PhiLePhi 0).",
+    ),
+    Indicator(
+        "e_result_rate", "Electronic results", DIGITIZATION, 6, 1.0,
+        "finished dossiers with a link to an electronic result file (DuongDanTepTinKetQua)",
+        f"{_RECEIVED} that are finished (NgayKetThucXuLy set)",
+        f"{_NO_RECEIPT} Unfinished dossiers. The hub has no list of which procedures return a "
+        "result, so every finished dossier is taken to return one.",
+    ),
+    Indicator(
+        "digitization_rate", "Dossiers digitized", DIGITIZATION, 4, 0.80,
+        "received dossiers with digitized components (HoSoCoThanhPhanSoHoa) that, once "
+        "finished, also have an electronic result",
+        _RECEIVED,
+        f"{_NO_RECEIPT} A finished dossier without an electronic result is in the denominator "
+        "but not the numerator.",
+    ),
+    Indicator(
+        REUSE_RATE, "Digitized data reused", DIGITIZATION, 2, REUSE_TARGET,
+        "received dossiers with at least one component reusing already-digitized data "
+        "(HoSoCoThanhPhanSoHoa)",
+        _RECEIVED, _NO_RECEIPT,
+    ),
+    Indicator(
+        "data_store_rate", "Personal data store used", DIGITIZATION, 4, 1.0,
+        "received dossiers with a component taken from the citizen's national data store "
+        "(DuocLayTuKhoDMQG)",
+        _RECEIVED, _NO_RECEIPT,
+    ),
+    Indicator(
+        "vneid_rate", "Population data use: VNeID", DIGITIZATION, 2, 1.0,
+        "received dossiers whose applicant was authenticated with VNeID (TaiKhoanDuocXacThucVoiVNeID)",
+        _RECEIVED, _NO_RECEIPT,
+    ),
+    Indicator(
+        "population_data_rate", "Population data use: population database", DIGITIZATION, 2, 1.0,
+        "received dossiers whose citizen the hub reconciled against the population registry",
+        _RECEIVED, _NO_RECEIPT,
+    ),
+)  # fmt: skip
+
+INDICATOR_NAMES: tuple[str, ...] = tuple(indicator.name for indicator in INDICATORS)
+
+NOT_COMPUTABLE: tuple[NotComputable, ...] = (
+    NotComputable(
+        "publication", "Procedures published and kept current", TRANSPARENCY, 12,
+        "scored on the portal's publication of procedures, which is not in the hub's data",
+    ),
+    NotComputable(
+        "e_copies", "Certified electronic copies", DIGITIZATION, 2,
+        "certified electronic copies are not in the dossier fields the hub receives",
+    ),
+    NotComputable(
+        "satisfaction", "Citizen satisfaction", SATISFACTION, 18,
+        "measured by surveys of citizens and businesses, not by dossiers",
+    ),
+)  # fmt: skip
+
+
+def on_time(finished_at: datetime | None, due_at: datetime | None, as_of: datetime) -> bool:
+    """Finished no later than due; or unfinished and not yet due at ``as_of``; no deadline → False
+    (such dossiers are outside the on-time denominator anyway)."""
+    if due_at is None:
+        return False
+    return (finished_at if finished_at is not None else as_of) <= due_at
+
+
+def facts_of(dossier: Mapping[str, Any], *, registry_matched: bool, synced: bool, as_of: datetime) -> Facts:
+    """The Facts of a decoded vn.lgsp.Dossier dict (timestamps are tz-aware datetimes or None;
+    fields with Avro defaults may be missing from the dict → use the schema's default)."""
+    finished_at = dossier.get("NgayKetThucXuLy")
+    due_at = dossier.get("NgayHenTra")
+    link = dossier.get("DuongDanTepTinKetQua")
+    return Facts(
+        received=dossier.get("NgayTiepNhan") is not None,
+        online=dossier["KenhThucHien"] == 2,
+        has_fee=dossier.get("PhiLePhi", 0) > 0,
+        paid_online=dossier.get("DuocThanhToanTrucTuyen", 0) in (1, 2),
+        finished=finished_at is not None,
+        e_result=isinstance(link, str) and link.strip() != "",
+        has_deadline=due_at is not None,
+        on_time=on_time(finished_at, due_at, as_of),
+        digitized=bool(dossier.get("HoSoCoThanhPhanSoHoa", False)),
+        from_data_store=bool(dossier.get("DuocLayTuKhoDMQG", False)),
+        vneid=bool(dossier.get("TaiKhoanDuocXacThucVoiVNeID", False)),
+        registry_matched=registry_matched,
+        synced=synced,
     )
 
 
-def tally(facts: Iterable[DossierFacts]) -> Tally:
-    """Count dossiers by the facts the formulas read."""
-    return Counter((f.department, f.received_on, f.reuses_digitized) for f in facts)
+def evaluate(tally: Tally) -> dict[str, Ratio]:
+    """Every indicator's Ratio over ``tally`` (name → Ratio), in INDICATORS order."""
+    return {indicator.name: indicator.ratio(tally) for indicator in INDICATORS}
 
 
-def reuse_rate_of(counts: Tally) -> dict[tuple[str, date], Ratio]:
-    """Reuse rate per (department, day received), plus ``all`` departments per day.
+def received_on(moment: datetime | None) -> date | None:
+    """The receipt DAY in Vietnam time (UTC+7) of a NgayTiepNhan timestamp; None stays None.
 
-    A dossier without a receipt date is in neither the numerator nor the denominator.
+    A naive timestamp is taken as UTC, as Avro's timestamp-millis is.
     """
-    rates: dict[tuple[str, date], Ratio] = {}
-    for (department, received_on, reuses), n in counts.items():
-        if received_on is None or n <= 0:
-            continue
-        part = Ratio(n if reuses else 0, n)
-        for key in ((department, received_on), (ALL_DEPARTMENTS, received_on)):
-            rates[key] = rates.get(key, Ratio(0, 0)) + part
-    return rates
-
-
-def reuse_rate(facts: Iterable[DossierFacts]) -> dict[tuple[str, date], Ratio]:
-    """Reuse rate per (department, day received) of individual dossiers."""
-    return reuse_rate_of(tally(facts))
-
-
-def totals(rates: Mapping[tuple[str, date], Ratio]) -> dict[str, Ratio]:
-    """Per department (and ``all``), the rate over every day in ``rates``."""
-    result: dict[str, Ratio] = {}
-    for (department, _), ratio in rates.items():
-        result[department] = result.get(department, Ratio(0, 0)) + ratio
-    return result
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(VIETNAM).date()
