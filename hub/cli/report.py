@@ -59,7 +59,7 @@ def report(
 
     chosen = parse_period(period) if period else None
     settings = Settings()
-    engine = connect(settings.database_url)
+    engine = connect(settings.resolved_database_url)
     try:
         rows = compute(DossierStore(engine), chosen, by.value, indicator or ())
     finally:

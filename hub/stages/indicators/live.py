@@ -50,7 +50,10 @@ class LiveCounts:
                 self.latest[period.kind] = period
             for dimension, value in members:
                 key = (period, dimension, value)
-                self.counts.setdefault(key, Counter())[facts] += n
+                counts = self.counts.setdefault(key, Counter())
+                counts[facts] += n
+                if not counts[facts]:
+                    del counts[facts]
                 self._touched.add(key)
 
     def synced(self, dossiers: Iterable[Dossier]) -> None:

@@ -14,13 +14,13 @@ import logging
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
 
 from hub.avro.wire import AvroCodec
 from hub.errors import RecordDecodeError, TopicError
-from hub.kafka.stage import OutMessage, dead_letter
+from hub.kafka.stage import Headers, OutMessage, dead_letter
 from hub.metrics import HubMetrics
 from hub.province import Province, load_province
 from hub.runtime import Runtime
@@ -195,15 +195,20 @@ def _published_at(message: Message) -> datetime:
     return datetime.fromtimestamp(millis / 1000, UTC)
 
 
+def _headers(message: Message) -> Headers:
+    headers = message.headers() or []
+    return list(headers.items()) if isinstance(headers, dict) else cast(Headers, list(headers))
+
+
 def _header(message: Message, name: str) -> str:
-    for key, value in message.headers() or []:
+    for key, value in _headers(message):
         if key == name and value is not None:
             return value.decode() if isinstance(value, bytes) else str(value)
     raise KeyError(f"no {name} header")
 
 
 def _late(message: Message) -> OutMessage:
-    headers = list(message.headers() or [])
+    headers = _headers(message)
     headers.append(("__hub.indicators.late", b"published after the allowed lateness"))
     return OutMessage(INDICATORS_LATE.name, message.key(), message.value(), headers)
 

@@ -80,7 +80,9 @@ class DossierStore:
         acknowledgement came first), the others are left as they were."""
         if not batch:
             return []
-        first = {d.record_id: d for d in reversed(batch)}  # a record id twice in one batch: its first
+        first: dict[str, Dossier] = {}
+        for d in batch:
+            first.setdefault(d.record_id, d)  # a record id twice in one batch: its first
         with connection(self.engine, "record dossiers", write=True) as conn:
             self._serialize(conn)
             acked = set(_ids_in(conn, syncs, list(first)))
