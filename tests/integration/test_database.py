@@ -12,8 +12,6 @@ from hub.db import connect
 from hub.errors import DatabaseError
 from hub.registry import RegistryCitizen, RegistryStore
 from hub.schema_store import SchemaStore
-from hub.stages.indicators.formulas import DossierFacts, Ratio, reuse_rate_of, totals
-from hub.stages.indicators.store import DossierStore
 
 pytestmark = pytest.mark.integration
 
@@ -47,27 +45,6 @@ def test_registry_upsert_snapshot_and_stats(engine: Engine) -> None:
     assert snapshot.by_legacy("280123456") == corrected
     stats = store.stats()
     assert (stats.citizens, stats.with_legacy_id, stats.deceased) == (2, 1, 1)
-
-
-def test_dossier_store_ignores_duplicates(engine: Engine) -> None:
-    store = DossierStore(engine)
-    day = date(2026, 11, 3)
-    facts = [
-        DossierFacts("a", "land", day, True),
-        DossierFacts("b", "land", day, False),
-        DossierFacts("c", "health", day, False),
-        DossierFacts("d", "health", None, True),
-    ]
-    store.add(facts)
-    store.add(facts[:2])  # delivered twice after a restart
-    assert store.tally([day]) == {("land", day, True): 1, ("land", day, False): 1, ("health", day, False): 1}
-    rates = reuse_rate_of(store.tally([day]))
-    assert rates[("land", day)] == Ratio(1, 2)
-    assert rates[("health", day)] == Ratio(0, 1)
-    assert rates[("all", day)] == Ratio(1, 3)
-    everything = store.tally()
-    assert everything[("health", None, True)] == 1  # counted by the store, excluded by the formula
-    assert totals(reuse_rate_of(everything))["all"] == Ratio(1, 3)
 
 
 def test_unreachable_database_is_one_clear_error() -> None:

@@ -111,7 +111,7 @@ def test_records_flow_end_to_end(broker, tmp_path: Path) -> None:  # type: ignor
         assert ledger <= ids
         assert len(ledger) == matched
         assert 'hub_reconcile_outcomes_total{department="land"' in scraped
-        assert "hub_indicator_rate" in scraped
+        assert "hub_indicator_ratio" in scraped
 
         # The output topics hold what the metrics say, decoded by replay.
         reconciled = [
@@ -131,7 +131,7 @@ def test_records_flow_end_to_end(broker, tmp_path: Path) -> None:  # type: ignor
         assert {a["value"]["status"] for a in acks} == {"ACCEPTED"}
         assert len({a["value"]["record_id"] for a in acks}) == matched
         snapshots = list(replay(runtime.clients, INDICATORS, runtime.codec))
-        assert any(s["value"]["department"] == "all" and s["value"]["denominator"] > 0 for s in snapshots)
+        assert any(s["value"]["dimension"] == "province" and s["value"]["denominator"] > 0 for s in snapshots)
 
 
 def test_forwarder_retries_when_the_exchange_fails(broker, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -139,7 +139,7 @@ def test_forwarder_retries_when_the_exchange_fails(broker, tmp_path: Path) -> No
     settings = Settings(
         kafka_bootstrap=broker.bootstrap,
         exchange_max_attempts=20,
-        consumer_batch_size=10,
+        exchange_request_size=5,  # the forward stage's batches: 5 × 4 agencies × 4 chunks
         database_url=f"sqlite:///{tmp_path / 'hub.db'}",
     )
     metrics = HubMetrics()
