@@ -10,7 +10,7 @@ held by another of the hub's processes rather than failing at once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, S
 from hub.errors import DatabaseError
 from hub.settings import redacted_url
 
-__all__ = ["connect", "connection", "create_tables", "metadata"]
+__all__ = ["connect", "connection", "create_tables", "json_rows", "metadata"]
 
 metadata = sa.MetaData()
 
@@ -83,3 +83,23 @@ def connection(engine: Engine, what: str, *, write: bool = False) -> Iterator[sa
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines() or ["unknown error"]
         raise DatabaseError(f"cannot {what}: {reason[0]}") from exc
+
+
+def json_rows(engine: Engine, name: str) -> tuple[Any, Callable[[int, Any], Any]]:
+    """A batch of rows bound as one JSON text (an array of arrays) in parameter ``name``: the
+    FROM clause that expands it (``json_each`` on SQLite, ``json_array_elements`` on PostgreSQL)
+    and ``cell(i, type)``, a row's ``i``-th item as a column of ``type``.
+
+    One parameter instead of one per value keeps a statement short (drivers parse it once) and
+    lets orjson encode the rows.
+    """
+    text = sa.bindparam(name, type_=sa.String)
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        rows = sa.func.json_array_elements(sa.cast(text, postgresql.JSON)).table_valued("value")
+        return rows, lambda i, type_: sa.cast(rows.c.value.op("->>")(i), type_)
+    if engine.dialect.name == "sqlite":
+        rows = sa.func.json_each(text).table_valued("value")
+        return rows, lambda i, type_: sa.type_coerce(sa.func.json_extract(rows.c.value, f"$[{i}]"), type_)
+    raise DatabaseError(f"batches of rows need SQLite or PostgreSQL, not {engine.dialect.name}")

@@ -32,11 +32,14 @@ class LiveCounts:
         self.latest: dict[PeriodKind, Period] = {}
 
     def add(self, dossiers: Iterable[Dossier], sign: int = 1) -> None:
-        for dossier in dossiers:
-            if dossier.received_on is None:
-                continue  # out of every denominator and every numerator
-            members = (("province", ALL), ("department", dossier.department), ("district", dossier.district))
-            self._add(dossier.received_on, members, dossier.facts, sign)
+        """Count ``dossiers`` (``sign`` -1: uncount them); a batch's dossiers are grouped first,
+        so the counts change once per group, not once per dossier."""
+        groups = Counter(
+            (d.received_on, d.department, d.district, d.facts) for d in dossiers if d.received_on is not None
+        )  # a dossier without a receipt date is out of every denominator and every numerator
+        for (day, department, district, facts), n in groups.items():
+            members = (("province", ALL), ("department", department), ("district", district))
+            self._add(day, members, facts, sign * n)
 
     def add_tally(self, day: date, dimension: str, value: str, tally: Mapping[Facts, int]) -> None:
         """Counts read back from the store: ``tally`` of the dossiers received on ``day``."""

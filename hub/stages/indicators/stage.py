@@ -116,14 +116,15 @@ class IndicatorStage:
         acked: list[str] = []
         outputs: list[OutMessage] = []
         for message in batch:
+            published_at = _published_at(message)
             try:
-                found = self._read(message, acked)
+                found = self._read(message, published_at, acked)
             except (RecordDecodeError, KeyError, TypeError, AttributeError, TopicError) as exc:
                 outputs += self._unreadable(message, exc)
                 continue
             if found is None:
                 continue
-            if too_late(found.received_on, _published_at(message), self.allowed_lateness):
+            if too_late(found.received_on, published_at, self.allowed_lateness):
                 self._excluded[Exclusion.TOO_LATE.value, found.department] += 1
                 outputs.append(_late(message))
                 continue
@@ -134,7 +135,7 @@ class IndicatorStage:
         self.live.synced(self.store.sync(acked))
         return [*snapshot_messages(self.live, self.live.touched(), self._encode, datetime.now(UTC)), *outputs]
 
-    def _read(self, message: Message, acked: list[str]) -> Dossier | None:
+    def _read(self, message: Message, published_at: datetime, acked: list[str]) -> Dossier | None:
         topic = message.topic()
         if topic == EXCHANGE_ACKS.name:
             _, ack = self.codec.decode(message.value(), skip=("detail", "exchange_transaction_id"))
@@ -148,7 +149,7 @@ class IndicatorStage:
             _, record = self.codec.decode(message.value())
             department, matched = department_of_topic(_header(message, "__hub.errors.topic")).value, False
         return dossier_of(
-            record, department, matched=matched, published_at=_published_at(message), province=self.province
+            record, department, matched=matched, published_at=published_at, province=self.province
         )
 
     def _unreadable(self, message: Message, exc: Exception) -> list[OutMessage]:

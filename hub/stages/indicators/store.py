@@ -15,11 +15,12 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from hub.db import connection, create_tables, metadata
+from hub.db import connection, create_tables, json_rows, metadata
 from hub.errors import DatabaseError
 from hub.stages.indicators.formulas import Facts
 from hub.stages.indicators.records import Dossier
@@ -29,6 +30,8 @@ __all__ = ["DIMENSIONS", "DossierStore", "Tallies"]
 # What a report may group by, and the column behind each ("province" is every dossier).
 DIMENSIONS = ("province", "department", "district", "commune", "procedure")
 _FACTS = Facts._fields
+assert _FACTS[-1] == "synced"  # the one fact the store, not the record, knows
+_ROW = ("record_id", "department", "procedure", "district", "commune", "received_on", *_FACTS[:-1])
 _CHUNK = 5000  # record ids in one IN (...)
 
 dossiers = sa.Table(
@@ -61,6 +64,18 @@ class DossierStore:
         self.engine = engine
         create_tables(engine, dossiers, syncs)
         self._postgres = engine.dialect.name == "postgresql"
+        self._add = self._insert_from_json()
+
+    def _insert_from_json(self) -> Any:
+        """Insert-or-ignore of a JSON batch (see :func:`_row`), ``synced`` when the exchange's
+        acknowledgement came first; returns the record ids stored and their ``synced``."""
+        rows, cell = json_rows(self.engine, "rows")
+        values = {name: cell(i, dossiers.c[name].type) for i, name in enumerate(_ROW)}
+        values["synced"] = sa.exists().where(syncs.c.record_id == values["record_id"])
+        # WHERE true: SQLite reads ON CONFLICT after INSERT … SELECT only behind a WHERE.
+        select = sa.select(*values.values()).select_from(rows).where(sa.true())
+        insert = self._insert(dossiers).from_select(list(values), select)
+        return insert.returning(dossiers.c.record_id, dossiers.c.synced)
 
     def _insert(self, table: sa.Table) -> Any:
         if self._postgres:
@@ -78,19 +93,17 @@ class DossierStore:
     def add(self, batch: Sequence[Dossier]) -> list[Dossier]:
         """Record dossiers; those not held before come back (with ``synced`` set when their
         acknowledgement came first), the others are left as they were."""
-        if not batch:
-            return []
         first: dict[str, Dossier] = {}
         for d in batch:
             first.setdefault(d.record_id, d)  # a record id twice in one batch: its first
+        if not first:
+            return []
+        rows = orjson.dumps([_row(d) for d in first.values()]).decode()
         with connection(self.engine, "record dossiers", write=True) as conn:
             self._serialize(conn)
-            acked = set(_ids_in(conn, syncs, list(first)))
-            rows = [_row(d, d.record_id in acked) for d in first.values()]
-            statement = self._insert(dossiers).returning(dossiers.c.record_id)
-            new = set(conn.scalars(statement, rows)) if rows else set()
-        kept = [d for d in first.values() if d.record_id in new]
-        return [replace(d, facts=d.facts._replace(synced=True)) if d.record_id in acked else d for d in kept]
+            new = {row[0]: row[1] for row in conn.execute(self._add, {"rows": rows})}
+        stored = [d for d in first.values() if d.record_id in new]
+        return [replace(d, facts=d.facts._replace(synced=True)) if new[d.record_id] else d for d in stored]
 
     def sync(self, record_ids: Iterable[str]) -> list[Dossier]:
         """Mark dossiers acknowledged by the exchange; those that changed come back, synced."""
@@ -144,24 +157,11 @@ class DossierStore:
             return int(conn.scalar(sa.select(sa.func.count()).select_from(dossiers)) or 0)
 
 
-def _ids_in(conn: sa.Connection, table: sa.Table, ids: list[str]) -> list[str]:
-    found: list[str] = []
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        found += conn.scalars(sa.select(table.c.record_id).where(table.c.record_id.in_(chunk)))
-    return found
-
-
-def _row(dossier: Dossier, synced: bool) -> dict[str, Any]:
-    return {
-        "record_id": dossier.record_id,
-        "department": dossier.department,
-        "procedure": dossier.procedure,
-        "district": dossier.district,
-        "commune": dossier.commune,
-        "received_on": dossier.received_on,
-        **dossier.facts._replace(synced=synced or dossier.facts.synced)._asdict(),
-    }
+def _row(dossier: Dossier) -> list[Any]:
+    """A dossier as :data:`_ROW` in a JSON batch."""
+    day = dossier.received_on.isoformat() if dossier.received_on else None
+    head = [dossier.record_id, dossier.department, dossier.procedure, dossier.district, dossier.commune, day]
+    return head + [int(flag) for flag in dossier.facts[:-1]]  # every fact but synced
 
 
 def _dossier(row: Any) -> Dossier:
