@@ -51,8 +51,7 @@ class StageSpec:
 
 STAGES: tuple[StageSpec, ...] = (
     StageSpec("reconcile", hub.stages.reconcile.build, lambda s: s.reconcile_batch_size),
-    # Indicators: each batch costs a few statements and its snapshots, whatever its size.
-    StageSpec("indicators", hub.stages.indicators.build, lambda s: s.reconcile_batch_size),
+    StageSpec("indicators", hub.stages.indicators.build),
     # Forward: a batch of four chunks of a full request per agency, so the exchange works on one
     # chunk while the forwarder decodes the next (consumers.forward.stage).
     StageSpec(

@@ -83,7 +83,12 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port.")
 
     province_code: str = Field(default="74", pattern=r"^\d{2,3}$")
-    consumer_batch_size: int = Field(default=2000, ge=1)
+    consumer_batch_size: int = Field(
+        default=20_000,
+        ge=1,
+        description="Records per batch in the indicators stage: a batch costs a few statements and "
+        "its snapshots, whatever its size.",
+    )
     reconcile_batch_size: int = Field(
         default=20_000, ge=1, description="Records per batch in reconciliation (decided in array operations)."
     )

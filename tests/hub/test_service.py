@@ -30,6 +30,6 @@ def test_each_stage_takes_its_batch_size_from_the_settings() -> None:
     settings = Settings(reconcile_batch_size=7, consumer_batch_size=3, exchange_request_size=5)
     assert {spec.name: spec.batch_size(settings) for spec in STAGES} == {
         "reconcile": 7,
-        "indicators": 7,  # as reconciliation's: a batch's cost is mostly per batch
+        "indicators": 3,
         "forward": 5 * 4 * 4,  # four chunks of a full request for each of the four agencies
     }
