@@ -38,7 +38,8 @@ def report(
     if unknown:
         raise InputError(f"no indicator {', '.join(unknown)}; one of {', '.join(INDICATOR_NAMES)}")
     chosen = [i for i in INDICATORS if not indicators or i.name in indicators]
-    tallies = store.tallies(by, *((period.first, period.last) if period else (None, None)))
+    first, last = (period.first, period.last) if period else (None, None)
+    tallies = store.tallies(by, first, last, by_day=False)
     merged: dict[str, Counter[Facts]] = {}
     for (_, value), tally in tallies.items():
         merged.setdefault(value, Counter()).update(tally)

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -29,9 +30,8 @@ __all__ = ["DIMENSIONS", "DossierStore", "Tallies"]
 
 # What a report may group by, and the column behind each ("province" is every dossier).
 DIMENSIONS = ("province", "department", "district", "commune", "procedure")
-_FACTS = Facts._fields
-assert _FACTS[-1] == "synced"  # the one fact the store, not the record, knows
-_ROW = ("record_id", "department", "procedure", "district", "commune", "received_on", *_FACTS[:-1])
+_SYNCED = 1 << Facts._fields.index("synced")  # the one fact the store, not the record, knows
+_ROW = ("record_id", "department", "procedure", "district", "commune", "received_on", "facts")
 _CHUNK = 5000  # record ids in one IN (...)
 
 dossiers = sa.Table(
@@ -43,7 +43,7 @@ dossiers = sa.Table(
     sa.Column("district", sa.String(16), nullable=False),
     sa.Column("commune", sa.String(16), nullable=False),
     sa.Column("received_on", sa.Date, nullable=True, index=True, comment="Event time: the day in Vietnam."),
-    *(sa.Column(name, sa.Boolean, nullable=False) for name in _FACTS),
+    sa.Column("facts", sa.Integer, nullable=False, comment="The Facts as bits, the first field lowest."),
 )
 syncs = sa.Table(
     "indicator_syncs",
@@ -71,11 +71,12 @@ class DossierStore:
         acknowledgement came first; returns the record ids stored and their ``synced``."""
         rows, cell = json_rows(self.engine, "rows")
         values = {name: cell(i, dossiers.c[name].type) for i, name in enumerate(_ROW)}
-        values["synced"] = sa.exists().where(syncs.c.record_id == values["record_id"])
+        acked = sa.exists().where(syncs.c.record_id == values["record_id"])
+        values["facts"] = values["facts"] + sa.case((acked, _SYNCED), else_=0)
         # WHERE true: SQLite reads ON CONFLICT after INSERT … SELECT only behind a WHERE.
         select = sa.select(*values.values()).select_from(rows).where(sa.true())
         insert = self._insert(dossiers).from_select(list(values), select)
-        return insert.returning(dossiers.c.record_id, dossiers.c.synced)
+        return insert.returning(dossiers.c.record_id, dossiers.c.facts)
 
     def _insert(self, table: sa.Table) -> Any:
         if self._postgres:
@@ -103,7 +104,10 @@ class DossierStore:
             self._serialize(conn)
             new = {row[0]: row[1] for row in conn.execute(self._add, {"rows": rows})}
         stored = [d for d in first.values() if d.record_id in new]
-        return [replace(d, facts=d.facts._replace(synced=True)) if new[d.record_id] else d for d in stored]
+        return [
+            replace(d, facts=d.facts._replace(synced=True)) if new[d.record_id] & _SYNCED else d
+            for d in stored
+        ]
 
     def sync(self, record_ids: Iterable[str]) -> list[Dossier]:
         """Mark dossiers acknowledged by the exchange; those that changed come back, synced."""
@@ -118,23 +122,24 @@ class DossierStore:
                 ids = wanted[start : start + _CHUNK]
                 update = (
                     dossiers.update()
-                    .where(dossiers.c.record_id.in_(ids), dossiers.c.synced.is_(False))
-                    .values(synced=True)
+                    .where(dossiers.c.record_id.in_(ids), dossiers.c.facts.op("&")(_SYNCED) == 0)
+                    .values(facts=dossiers.c.facts + _SYNCED)
                     .returning(*dossiers.c)
                 )
                 changed += [_dossier(row._mapping) for row in conn.execute(update)]
         return changed
 
-    def tallies(self, by: str, first: date | None = None, last: date | None = None) -> Tallies:
+    def tallies(
+        self, by: str, first: date | None = None, last: date | None = None, by_day: bool = True
+    ) -> Tallies:
         """Dossiers counted by (day received, value of dimension ``by``) and facts, received from
-        ``first`` to ``last`` (each optional; dossiers without a receipt date only when neither)."""
+        ``first`` to ``last`` (each optional; dossiers without a receipt date only when neither);
+        not ``by_day``: the days of each value together, under day None."""
         if by not in DIMENSIONS:
             raise DatabaseError(f"no dimension {by!r}; one of {', '.join(DIMENSIONS)}")
         member = sa.literal("all") if by == "province" else dossiers.c[by]
-        facts = [dossiers.c[name] for name in _FACTS]
-        query = sa.select(dossiers.c.received_on, member, *facts, sa.func.count()).group_by(
-            dossiers.c.received_on, member, *facts
-        )
+        keys = [dossiers.c.received_on if by_day else sa.null(), member, dossiers.c.facts]
+        query = sa.select(*keys, sa.func.count()).group_by(*keys[:1] if by_day else (), *keys[1:])
         if first is not None:
             query = query.where(dossiers.c.received_on >= first)
         if last is not None:
@@ -142,15 +147,14 @@ class DossierStore:
         tallies: Tallies = {}
         with connection(self.engine, "count dossiers") as conn:
             for row in conn.execute(query):
-                key = (row[0], str(row[1]))
-                tallies.setdefault(key, Counter())[Facts(*map(bool, row[2:-1]))] += int(row[-1])
+                day, value, bits, n = row[0], row[1], row[2], row[3]
+                tallies.setdefault((_day(day), str(value)), Counter())[_facts(bits)] += int(n)
         return tallies
 
     def latest_day(self) -> date | None:
         """The latest day a dossier held was received."""
         with connection(self.engine, "read the latest day") as conn:
-            day = conn.scalar(sa.select(sa.func.max(dossiers.c.received_on)))
-        return day if isinstance(day, date) or day is None else date.fromisoformat(str(day))
+            return _day(conn.scalar(sa.select(sa.func.max(dossiers.c.received_on))))
 
     def count(self) -> int:
         with connection(self.engine, "count dossiers") as conn:
@@ -158,10 +162,24 @@ class DossierStore:
 
 
 def _row(dossier: Dossier) -> list[Any]:
-    """A dossier as :data:`_ROW` in a JSON batch."""
+    """A dossier as :data:`_ROW` in a JSON batch (synced is the store's to decide)."""
     day = dossier.received_on.isoformat() if dossier.received_on else None
     head = [dossier.record_id, dossier.department, dossier.procedure, dossier.district, dossier.commune, day]
-    return head + [int(flag) for flag in dossier.facts[:-1]]  # every fact but synced
+    return [*head, _bits(dossier.facts._replace(synced=False))]
+
+
+def _bits(facts: Facts) -> int:
+    return sum(1 << i for i, fact in enumerate(facts) if fact)
+
+
+@lru_cache(maxsize=1 << 14)
+def _facts(bits: int) -> Facts:
+    return Facts(*(bool(bits >> i & 1) for i in range(len(Facts._fields))))
+
+
+def _day(value: Any) -> date | None:
+    """A date read back (SQLite's driver may give its text)."""
+    return value if value is None or isinstance(value, date) else date.fromisoformat(str(value))
 
 
 def _dossier(row: Any) -> Dossier:
@@ -171,6 +189,6 @@ def _dossier(row: Any) -> Dossier:
         row["procedure"],
         row["district"],
         row["commune"],
-        row["received_on"],
-        Facts(*(bool(row[name]) for name in _FACTS)),
+        _day(row["received_on"]),
+        _facts(row["facts"]),
     )
