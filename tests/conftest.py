@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,28 @@ def broker() -> Iterator[EmbeddedBroker]:
     """One real Tansu broker for the whole test session."""
     with EmbeddedBroker() as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def own_broker() -> Iterator[EmbeddedBroker]:
+    """A broker of the test module's own: its consumer groups see only that module's records."""
+    with EmbeddedBroker() as running:
+        yield running
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str, check: Callable[[], None]) -> None:
+    """Poll ``condition`` until it holds, calling ``check`` (which raises to give up) meanwhile."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        check()
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def wait() -> Callable[[Callable[[], bool], float, str, Callable[[], None]], None]:
+    return wait_until
 
 
 def _postgres_reachable() -> str | None:

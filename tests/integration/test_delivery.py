@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,24 +31,11 @@ RECORDS = 50_000
 REFUSED_EVERY = 997  # these the exchange refuses for good (DATE_ORDER): 51 of them
 
 
-@pytest.fixture(scope="module")
-def broker() -> Iterator[EmbeddedBroker]:
-    """A broker of this module's own: its forward group must see only these records."""
-    with EmbeddedBroker() as running:
-        yield running
-
-
-def _wait(condition: Callable[[], bool], timeout: float, what: str, check: Callable[[], None]) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        check()
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
+Wait = Callable[[Callable[[], bool], float, str, Callable[[], None]], None]
 
 
 def test_every_record_reaches_the_ledger_once_through_failures_an_outage_and_two_kills(
-    broker: EmbeddedBroker, tmp_path: Path
+    own_broker: EmbeddedBroker, tmp_path: Path, wait: Wait
 ) -> None:
     hub_db, exchange_db = f"sqlite:///{tmp_path / 'hub.db'}", f"sqlite:///{tmp_path / 'exchange.db'}"
     exchange_engine = connect(exchange_db)
@@ -56,7 +43,7 @@ def test_every_record_reaches_the_ledger_once_through_failures_an_outage_and_two
     write_credentials(exchange_engine, credentials)
     refused = {reconciled_record(i)["record_id"] for i in range(0, RECORDS, REFUSED_EVERY)}
     accepted = {reconciled_record(i)["record_id"] for i in range(RECORDS)} - refused
-    settings = Settings(kafka_bootstrap=broker.bootstrap, database_url=hub_db, data_dir=tmp_path)
+    settings = Settings(kafka_bootstrap=own_broker.bootstrap, database_url=hub_db, data_dir=tmp_path)
     with Runtime(settings) as runtime:
         runtime.prepare()
         publish_reconciled(runtime, range(RECORDS), refused_every=REFUSED_EVERY)
@@ -65,7 +52,7 @@ def test_every_record_reaches_the_ledger_once_through_failures_an_outage_and_two
         with ExchangeServer(exchange_engine, faults=faults) as exchange:
             env = {
                 **{k: v for k, v in os.environ.items() if not k.startswith("HUB_")},
-                "HUB_KAFKA_BOOTSTRAP": broker.bootstrap,
+                "HUB_KAFKA_BOOTSTRAP": own_broker.bootstrap,
                 "HUB_DATABASE_URL": hub_db,
                 "HUB_DATA_DIR": str(tmp_path),
                 "HUB_EXCHANGE_URL": exchange.url,
@@ -89,17 +76,17 @@ def test_every_record_reaches_the_ledger_once_through_failures_an_outage_and_two
 
             try:
                 forwarder = start()
-                _wait(lambda: exchange.ledger.count() >= 10_000, 180, "10,000 in the ledger", running)
+                wait(lambda: exchange.ledger.count() >= 10_000, 180, "10,000 in the ledger", running)
                 forwarder.send_signal(signal.SIGKILL)
                 forwarder.wait()
                 now = time.time()
                 exchange.set_faults(outages=(Outage(now, now + 3.0),))
                 forwarder = start()
-                _wait(lambda: exchange.ledger.count() >= 25_000, 180, "25,000 in the ledger", running)
+                wait(lambda: exchange.ledger.count() >= 25_000, 180, "25,000 in the ledger", running)
                 forwarder.send_signal(signal.SIGKILL)
                 forwarder.wait()
                 forwarder = start()
-                _wait(
+                wait(
                     lambda: exchange.ledger.count() >= len(accepted),
                     240,
                     "every record in the ledger",

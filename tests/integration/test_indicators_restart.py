@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,20 +35,7 @@ RECORDS = 20_000
 ACKED = range(0, RECORDS, 3)
 
 
-@pytest.fixture(scope="module")
-def broker() -> Iterator[EmbeddedBroker]:
-    """A broker of this module's own: the indicators group must see only these records."""
-    with EmbeddedBroker() as running:
-        yield running
-
-
-def _wait(condition: Callable[[], bool], timeout: float, what: str, check: Callable[[], None]) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        check()
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
+Wait = Callable[[Callable[[], bool], float, str, Callable[[], None]], None]
 
 
 def _publish_acks(runtime: Runtime) -> None:
@@ -83,17 +70,17 @@ def _everything(runtime: Runtime, topics: list[str]) -> list[Any]:
 
 
 def test_a_killed_and_restarted_worker_ends_as_a_clean_run_does(
-    broker: EmbeddedBroker, tmp_path: Path
+    own_broker: EmbeddedBroker, tmp_path: Path, wait: Wait
 ) -> None:
     killed_db = f"sqlite:///{tmp_path / 'killed.db'}"
-    settings = Settings(kafka_bootstrap=broker.bootstrap, database_url=killed_db, data_dir=tmp_path)
+    settings = Settings(kafka_bootstrap=own_broker.bootstrap, database_url=killed_db, data_dir=tmp_path)
     with Runtime(settings) as runtime:
         runtime.prepare()
         publish_reconciled(runtime, range(RECORDS))
         _publish_acks(runtime)
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("HUB_")},
-            "HUB_KAFKA_BOOTSTRAP": broker.bootstrap,
+            "HUB_KAFKA_BOOTSTRAP": own_broker.bootstrap,
             "HUB_DATABASE_URL": killed_db,
             "HUB_DATA_DIR": str(tmp_path),
             "HUB_CONSUMER_BATCH_SIZE": "500",
@@ -112,7 +99,7 @@ def test_a_killed_and_restarted_worker_ends_as_a_clean_run_does(
             assert worker.poll() is None, "the indicators worker exited on its own"
 
         try:
-            _wait(lambda: store.count() >= RECORDS // 3, 120, "a third of the dossiers", running)
+            wait(lambda: store.count() >= RECORDS // 3, 120, "a third of the dossiers", running)
             worker.send_signal(signal.SIGKILL)
             worker.wait()
             worker = start()
@@ -122,7 +109,7 @@ def test_a_killed_and_restarted_worker_ends_as_a_clean_run_does(
                 tally = store.tallies("province").values()
                 return sum(n for t in tally for f, n in t.items() if f.synced) >= synced
 
-            _wait(lambda: store.count() >= RECORDS and done(), 180, "every dossier, synced ones too", running)
+            wait(lambda: store.count() >= RECORDS and done(), 180, "every dossier, synced ones too", running)
             time.sleep(3)  # the last batch's snapshots
         finally:
             if worker.poll() is None:
