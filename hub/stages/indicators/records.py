@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from hub.province import Province
@@ -101,11 +102,17 @@ def _residence(
     if not matched:
         return UNVERIFIED, UNVERIFIED
     district, commune = citizen.get("MaHuyen"), citizen.get("MaXa")
-    for known in province.districts:
-        if known.code == district:
-            return district, commune if commune in known.communes else UNKNOWN
-    exclusions.append(Exclusion.UNKNOWN_DISTRICT)
-    return UNKNOWN, UNKNOWN
+    communes = _communes(province).get(district)
+    if communes is None:
+        exclusions.append(Exclusion.UNKNOWN_DISTRICT)
+        return UNKNOWN, UNKNOWN
+    return str(district), commune if commune in communes else UNKNOWN
+
+
+@lru_cache(maxsize=8)
+def _communes(province: Province) -> dict[str | None, frozenset[str]]:
+    """Each district code of ``province`` → its commune codes."""
+    return {d.code: frozenset(d.communes) for d in province.districts}
 
 
 def too_late(received: date | None, published_at: datetime, allowed: timedelta) -> bool:
