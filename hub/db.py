@@ -87,7 +87,7 @@ def connection(engine: Engine, what: str, *, write: bool = False) -> Iterator[sa
 
 def json_rows(engine: Engine, name: str) -> tuple[Any, Callable[[int, Any], Any]]:
     """A batch of rows bound as one JSON text (an array of arrays) in parameter ``name``: the
-    FROM clause that expands it (``json_each`` on SQLite, ``json_array_elements`` on PostgreSQL)
+    FROM clause that expands it (``json_each`` on SQLite, ``jsonb_array_elements`` on PostgreSQL)
     and ``cell(i, type)``, a row's ``i``-th item as a column of ``type``.
 
     One parameter instead of one per value keeps a statement short (drivers parse it once) and
@@ -97,7 +97,8 @@ def json_rows(engine: Engine, name: str) -> tuple[Any, Callable[[int, Any], Any]
     if engine.dialect.name == "postgresql":
         from sqlalchemy.dialects import postgresql
 
-        rows = sa.func.json_array_elements(sa.cast(text, postgresql.JSON)).table_valued("value")
+        # jsonb: the batch is parsed once, not once for every ->> of every row
+        rows = sa.func.jsonb_array_elements(sa.cast(text, postgresql.JSONB)).table_valued("value")
         return rows, lambda i, type_: sa.cast(rows.c.value.op("->>")(i), type_)
     if engine.dialect.name == "sqlite":
         rows = sa.func.json_each(text).table_valued("value")

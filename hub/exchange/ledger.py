@@ -5,7 +5,7 @@ ids, returning those it stored, and, only when some were held already (a resubmi
 concurrent request that carried the same ids), one SELECT of those. The primary key decides
 such races, so a record id is stored once however many requests carry it at the same time. The
 batch travels as one JSON text, not one parameter per value, which the database expands
-(``json_array_elements`` on PostgreSQL, ``json_each`` on SQLite): the statements stay short, so
+(``jsonb_array_elements`` on PostgreSQL, ``json_each`` on SQLite): the statements stay short, so
 drivers parse them once, and the rows are encoded by orjson. SQLite takes one writer at a time:
 the ledger's writes wait for each other on a lock in the process rather than in SQLite's busy
 handler, which sleeps in steps.
@@ -85,10 +85,11 @@ def _statements(ids: Any, rows: Any, item: Callable[[Any, int], Any], insert: An
 
 
 def _postgresql() -> _Statements:
-    ids, rows = (sa.cast(sa.bindparam(name, type_=sa.String), postgresql.JSON) for name in ("ids", "rows"))
+    # jsonb: each batch is parsed once, not once for every ->> of every row
+    ids, rows = (sa.cast(sa.bindparam(name, type_=sa.String), postgresql.JSONB) for name in ("ids", "rows"))
     return _statements(
-        sa.func.json_array_elements_text(ids).table_valued("value"),
-        sa.func.json_array_elements(rows).table_valued("value"),
+        sa.func.jsonb_array_elements_text(ids).table_valued("value"),
+        sa.func.jsonb_array_elements(rows).table_valued("value"),
         lambda value, i: value.op("->>")(i),
         postgresql.insert,
     )
