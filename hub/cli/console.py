@@ -40,9 +40,14 @@ def signals_set(event: threading.Event) -> Iterator[threading.Event]:
 
 
 def wait_for_signal(stop: threading.Event | None = None) -> None:
-    """Block until Ctrl-C, SIGTERM, or ``stop`` is set."""
+    """Block until Ctrl-C, SIGTERM, or ``stop`` is set.
+
+    SIGINT gets a handler of its own: a process started in the background of a non-interactive
+    shell inherits SIGINT ignored, and would otherwise never hear Ctrl-C's signal.
+    """
     event = stop or threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: event.set())
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: event.set())
     try:
         while not event.wait(0.5):
             pass
