@@ -273,7 +273,8 @@ def summary_table(summary: DemoSummary) -> Group:
         "reuse rate: dossiers received with at least one component that reuses already-digitized "
         f"data ÷ dossiers received (766/QĐ-TTg; full points at ≥ {REUSE_TARGET:.0%}). The simulator "
         "draws it at Bình Dương's published 6.98–7.32 %, so the demo shows a province far from its "
-        "target, as the real one is; reconciliation is what makes reuse possible, not what raises it."
+        "target, as the real one is; reconciliation is what makes reuse possible, not what raises it. "
+        "Every indicator, by district, department, commune or procedure: hub report --by district"
     )
 
     reasons = Table(title="rejected, by reason")
