@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -44,11 +44,14 @@ from hub.topics import (
 __all__ = ["IndicatorStage", "build", "snapshot_messages"]
 
 _log = logging.getLogger("hub.indicators")
-_NOT_SENT = ("agency", "occurred_at", "reason", "source", "reconciled_at", "original_schema_id", "original")
+# What of a reconciled record the indicators never read: not decoded at all.
+_UNREAD = ("agency", "occurred_at", "reason", "source", "reconciled_at", "original_schema_id", "original")
 _SYNCED = ("ACCEPTED", "DUPLICATE")
 
 
-def snapshot_messages(live: LiveCounts, keys: Iterable[Key], encode: Any, now: datetime) -> list[OutMessage]:
+def snapshot_messages(
+    live: LiveCounts, keys: Iterable[Key], encode: Callable[[dict[str, Any]], bytes], now: datetime
+) -> list[OutMessage]:
     """One ``IndicatorSnapshot`` for each indicator of each key."""
     messages = []
     for key in sorted(keys):
@@ -143,7 +146,7 @@ class IndicatorStage:
                 acked.append(ack["record_id"])
             return None
         if topic == RECONCILED.name:
-            _, record = self.codec.decode(message.value(), skip=_NOT_SENT)
+            _, record = self.codec.decode(message.value(), skip=_UNREAD)
             department, matched = record["department"], True
         else:
             _, record = self.codec.decode(message.value())
