@@ -1,0 +1,36 @@
+"""A faust worker applying delta events to a windowed table, SIGKILLed mid-stream and restarted,
+ends with exactly the table the events give when folded directly."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from hub.bench.faust_tables import check_exactness, expected_rows, produce_events
+from hub.bench.indicator_deltas import batches
+from hub.kafka.broker import EmbeddedBroker
+
+pytestmark = pytest.mark.integration
+
+EVENTS = 24
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[EmbeddedBroker]:
+    """A broker of this module's own: the deltas topic must hold only these events."""
+    with EmbeddedBroker() as running:
+        yield running
+
+
+@pytest.mark.timeout(90)
+def test_kill_and_restart_end_with_the_exact_table(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    events = list(batches(EVENTS, seed=3, today=datetime.now(UTC).date()))
+    produce_events(broker.bootstrap, events)
+
+    killed = check_exactness(broker.bootstrap, EVENTS, tmp_path, timeout=60)
+
+    assert 0 < killed.killed_at < EVENTS
+    assert killed.identical_to(expected_rows(events))
