@@ -3,7 +3,6 @@ ends with exactly the table the events give when folded directly."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,19 +17,12 @@ pytestmark = pytest.mark.integration
 EVENTS = 24
 
 
-@pytest.fixture(scope="module")
-def broker() -> Iterator[EmbeddedBroker]:
-    """A broker of this module's own: the deltas topic must hold only these events."""
-    with EmbeddedBroker() as running:
-        yield running
-
-
 @pytest.mark.timeout(90)
-def test_kill_and_restart_end_with_the_exact_table(broker: EmbeddedBroker, tmp_path: Path) -> None:
+def test_kill_and_restart_end_with_the_exact_table(own_broker: EmbeddedBroker, tmp_path: Path) -> None:
     events = list(batches(EVENTS, seed=3, today=datetime.now(UTC).date()))
-    produce_events(broker.bootstrap, events)
+    produce_events(own_broker.bootstrap, events)
 
-    killed = check_exactness(broker.bootstrap, EVENTS, tmp_path, timeout=60)
+    killed = check_exactness(own_broker.bootstrap, EVENTS, tmp_path, timeout=60)
 
     assert 0 < killed.killed_at < EVENTS
     assert killed.identical_to(expected_rows(events))
