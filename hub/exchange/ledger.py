@@ -5,7 +5,7 @@ ids, returning those it stored, and, only when some were held already (a resubmi
 concurrent request that carried the same ids), one SELECT of those. The primary key decides
 such races, so a record id is stored once however many requests carry it at the same time. The
 batch travels as one JSON text, not one parameter per value, which the database expands
-(``jsonb_array_elements`` on PostgreSQL, ``json_each`` on SQLite): the statements stay short, so
+(:func:`hub.db.json_rows`): the statements stay short, so
 drivers parse them once, and the rows are encoded by orjson. SQLite takes one writer at a time:
 the ledger's writes wait for each other on a lock in the process rather than in SQLite's busy
 handler, which sleeps in steps.
@@ -14,10 +14,9 @@ handler, which sleeps in steps.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
@@ -27,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from hub.db import connection, create_tables
+from hub.db import connection, create_tables, json_rows
 from hub.errors import DatabaseError, InputError
 from hub.exchange.sql import ledger, utc
 from hub.exchange.validation import VIETNAM, Rejection, digest, problem
@@ -61,51 +60,32 @@ def ack(
 
 @dataclass(frozen=True)
 class _Statements:
-    """A dialect's two batch statements; ``:ids`` and ``:rows`` are JSON arrays."""
+    """The two batch statements; ``:ids`` and ``:rows`` are JSON arrays of arrays."""
 
     lookup: sa.Select[Any]  # the entries of the record ids in :ids
     insert: sa.Insert  # insert-or-ignore of :rows, returning the record ids it stored
 
 
-def _statements(ids: Any, rows: Any, item: Callable[[Any, int], Any], insert: Any) -> _Statements:
-    """The statements over a dialect's ``ids`` (texts) and ``rows`` (arrays) read from JSON, in
-    columns ``value``; ``item(value, i)`` is the text of a row's ``i``-th item."""
-    values = {name: item(rows.c.value, i) for i, name in enumerate(_PER_ROW)}
+def _statements(engine: Engine) -> _Statements:
+    """The ledger's batch statements on ``engine``'s dialect (rows read by :func:`hub.db.json_rows`)."""
+    rows, cell = json_rows(engine, "rows")
+    values = {name: cell(i, ledger.c[name].type) for i, name in enumerate(_PER_ROW)}
     values["received_at"] = sa.bindparam("received_at", type_=ledger.c.received_at.type)
     values["received_on"] = sa.bindparam("received_on", type_=ledger.c.received_on.type)
     # WHERE true: SQLite reads ON CONFLICT after INSERT … SELECT … FROM only behind a WHERE.
     # ORDER BY record_id: concurrent batches take their overlapping ids' locks in one order, so
     # PostgreSQL cannot deadlock between them.
-    select = sa.select(*values.values()).where(sa.true()).order_by(values["record_id"])
-    statement = insert(ledger).from_select(list(values), select).on_conflict_do_nothing()
+    select = sa.select(*values.values()).select_from(rows).where(sa.true()).order_by(values["record_id"])
+    insert = _INSERTS[engine.dialect.name](ledger).from_select(list(values), select).on_conflict_do_nothing()
+    ids, id_cell = json_rows(engine, "ids")
+    wanted = sa.select(id_cell(0, ledger.c.record_id.type)).select_from(ids)
     return _Statements(
-        lookup=sa.select(*_ENTRY).where(ledger.c.record_id.in_(sa.select(ids.c.value))),
-        insert=statement.returning(ledger.c.record_id),
+        lookup=sa.select(*_ENTRY).where(ledger.c.record_id.in_(wanted)),
+        insert=insert.returning(ledger.c.record_id),
     )
 
 
-def _postgresql() -> _Statements:
-    # jsonb: each batch is parsed once, not once for every ->> of every row
-    ids, rows = (sa.cast(sa.bindparam(name, type_=sa.String), postgresql.JSONB) for name in ("ids", "rows"))
-    return _statements(
-        sa.func.jsonb_array_elements_text(ids).table_valued("value"),
-        sa.func.jsonb_array_elements(rows).table_valued("value"),
-        lambda value, i: value.op("->>")(i),
-        postgresql.insert,
-    )
-
-
-def _sqlite() -> _Statements:
-    ids, rows = (sa.bindparam(name, type_=sa.String) for name in ("ids", "rows"))
-    return _statements(
-        sa.func.json_each(ids).table_valued("value"),
-        sa.func.json_each(rows).table_valued("value"),
-        lambda value, i: sa.func.json_extract(value, f"$[{i}]"),
-        sqlite.insert,
-    )
-
-
-_DIALECTS = {"postgresql": _postgresql, "sqlite": _sqlite}
+_INSERTS: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 class _Candidate(NamedTuple):
@@ -120,13 +100,13 @@ class ExchangeLedger:
     """Records received, in table ``exchange_ledger`` of ``engine`` (SQLite or PostgreSQL)."""
 
     def __init__(self, engine: Engine) -> None:
-        if engine.dialect.name not in _DIALECTS:
+        if engine.dialect.name not in _INSERTS:
             raise DatabaseError(
                 f"the exchange's ledger needs SQLite or PostgreSQL, not {engine.dialect.name}"
             )
         self.engine = engine
         create_tables(engine, ledger)
-        self._sql = _DIALECTS[engine.dialect.name]()
+        self._sql = _statements(engine)
         sqlite = engine.dialect.name == "sqlite"
         self._writing: contextlib.AbstractContextManager[Any] = (
             threading.Lock() if sqlite else contextlib.nullcontext()
@@ -181,7 +161,7 @@ class ExchangeLedger:
 
     def _entries(self, conn: sa.Connection, record_ids: list[str]) -> dict[str, tuple[str, str]]:
         """Record id → (digest, transaction id) of those of ``record_ids`` held."""
-        found = conn.execute(self._sql.lookup, {"ids": json.dumps(record_ids)})
+        found = conn.execute(self._sql.lookup, {"ids": orjson.dumps([[r] for r in record_ids]).decode()})
         return {row[0]: (row[1], row[2]) for row in found}
 
     # Reading
