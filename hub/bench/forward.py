@@ -30,7 +30,7 @@ import httpx
 import sqlalchemy as sa
 
 from hub.bench.publish import Figure
-from hub.bench.reconcile import _memory_mib, _stop, count_outputs
+from hub.bench.reconcile import _memory_mib, _stop, count_outputs, scraped
 from hub.db import connect
 from hub.errors import HubError
 from hub.exchange.clients import ADMIN, ClientStore, agency_scope
@@ -309,19 +309,13 @@ def _steady(
 
 def _batches(log: Path) -> tuple[float, float, float]:
     """The forwarder's batches so far, their seconds and records, from its /metrics."""
-    found = re.search(r"metrics\s+(http://\S+)", log.read_text(errors="replace"))
-    if not found:
-        return 0.0, 0.0, 0.0
-    text = httpx.get(found.group(1), timeout=5).text
-
-    def value(pattern: str) -> float:
-        return sum(float(m) for m in re.findall(pattern + r"\S* ([0-9.e+]+)", text))
-
-    return (
-        value(r'hub_stage_batch_seconds_count\{stage="forward"'),
-        value(r'hub_stage_batch_seconds_sum\{stage="forward"'),
-        value(r'hub_stage_records_consumed_total\{stage="forward"'),
+    found = scraped(
+        log,
+        'hub_stage_batch_seconds_count{stage="forward"',
+        'hub_stage_batch_seconds_sum{stage="forward"',
+        'hub_stage_records_consumed_total{stage="forward"',
     )
+    return (found[0], found[1], found[2]) if found else (0.0, 0.0, 0.0)
 
 
 class _AckWatcher:

@@ -9,16 +9,13 @@ from 10 % to 90 % of the records.
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
-
 from hub.bench.publish import Figure
-from hub.bench.reconcile import _memory_mib, _stop, count_outputs, published
+from hub.bench.reconcile import _memory_mib, _stop, count_outputs, published, scraped
 from hub.errors import HubError
 from hub.province import Province
 from hub.settings import Settings
@@ -28,8 +25,6 @@ from hub.stages.indicators.store import DossierStore
 from hub.topics import RECONCILED, REJECTED
 
 __all__ = ["bench_indicators"]
-
-_CONSUMED = re.compile(r'hub_stage_records_consumed_total\{stage="indicators"\S* ([0-9.e+]+)')
 
 
 def bench_indicators(
@@ -60,7 +55,7 @@ def bench_indicators(
         finally:
             _stop([worker])
         low, high = records // 10, records - records // 10
-        rate = (high - low) / (marks[high] - marks[low])
+        rate = _per_second(high - low, marks[high] - marks[low])
         figures += [
             Figure(
                 f"indicators stage, 1 process, {records:,} reconciled and rejected records, 10 % to 90 %",
@@ -69,7 +64,7 @@ def bench_indicators(
                 ">= 50,000 records/s",
                 rate >= 50_000,
             ),
-            Figure("the same, all records", records / (marks[records] - marks[0]), "records/s"),
+            Figure("the same, all records", _per_second(records, marks[records] - marks[0]), "records/s"),
             Figure("RSS of the indicators process while it runs (at 90 %)", resident, "MiB"),
             Figure("peak RSS of the indicators process", peak, "MiB"),
         ]
@@ -109,22 +104,16 @@ def _follow(worker: subprocess.Popen[bytes], log: Path, records: int) -> tuple[d
     marks: dict[int, float] = {}
     resident = 0.0
     deadline = time.monotonic() + 900
-    url = None
     while len(marks) < len(wanted):
         if worker.poll() is not None or time.monotonic() > deadline:
             raise HubError(
                 f"bench: the indicators stage stopped or stalled: {log.read_text(errors='replace')[-1500:]}"
             )
         time.sleep(0.05)
-        if url is None:
-            found = re.search(r"metrics\s+(http://\S+)", log.read_text(errors="replace"))
-            url = found.group(1) if found else None
+        found = scraped(log, 'hub_stage_records_consumed_total{stage="indicators"')
+        if found is None:
             continue
-        text = httpx.get(url, timeout=5).text
-        consumed = sum(
-            float(n)
-            for n in re.findall(r'hub_stage_records_consumed_total\{stage="indicators"\S* ([0-9.e+]+)', text)
-        )
+        consumed = found[0]
         now = time.perf_counter()
         for mark in wanted:
             if consumed >= mark and mark not in marks:
@@ -133,3 +122,8 @@ def _follow(worker: subprocess.Popen[bytes], log: Path, records: int) -> tuple[d
                     resident = _memory_mib(worker.pid, "VmRSS")
     marks[0] = marks.pop(1)
     return marks, resident
+
+
+def _per_second(count: int, seconds: float) -> float:
+    """A rate; NaN when everything was seen at one poll (a run too small to time: one batch)."""
+    return count / seconds if seconds > 0 else float("nan")

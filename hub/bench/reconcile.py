@@ -33,7 +33,7 @@ from hub.topics import RECONCILED, REJECTED
 from producers.population import generate_population
 from producers.simulation import SimulationPlan, run_simulation
 
-__all__ = ["bench_reconcile", "count_outputs", "published"]
+__all__ = ["bench_reconcile", "count_outputs", "published", "scraped"]
 
 
 @dataclass
@@ -290,3 +290,17 @@ def _faust(bootstrap: str, database_url: str, sample: int, env: dict[str, str]) 
         return int(records) / float(seconds)
     except (OSError, ValueError):
         raise HubError(f"the faust baseline failed: {done.stderr.strip()[-500:]}") from None
+
+
+def scraped(log: Path, *series: str) -> list[float] | None:
+    """The sum of each of ``series`` (a metric name and the start of its labels) on the /metrics
+    of the ``hub`` process writing ``log``; None until the log names that address."""
+    import re
+
+    import httpx
+
+    found = re.search(r"metrics\s+(http://\S+)", log.read_text(errors="replace"))
+    if not found:
+        return None
+    text = httpx.get(found.group(1), timeout=5).text
+    return [sum(float(m) for m in re.findall(re.escape(name) + r"\S* ([0-9.e+]+)", text)) for name in series]
