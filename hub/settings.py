@@ -103,6 +103,15 @@ class Settings(BaseSettings):
         "the indicators (it is kept on lgsp.indicators.late and counted in a metric).",
     )
 
+    indicator_tables: bool = Field(
+        default=True,
+        description="Run the indicators' faust tables (live counts served on HTTP) beside the indicators stage.",
+    )
+    indicator_tables_host: str = "127.0.0.1"
+    indicator_tables_port: int = Field(
+        default=6066, ge=1, le=65535, description="Port of the faust tables' web view (/indicators/)."
+    )
+
     @field_validator("data_dir")
     @classmethod
     def _absolute_data_dir(cls, value: Path) -> Path:

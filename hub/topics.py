@@ -13,6 +13,7 @@ __all__ = [
     "EXCHANGE_ACKS",
     "FORWARD_DEAD_LETTERS",
     "INDICATORS",
+    "INDICATORS_COUNTS",
     "INDICATORS_DEAD_LETTERS",
     "INDICATORS_LATE",
     "RECONCILED",
@@ -62,7 +63,7 @@ class Topic:
     name: str
     partitions: int
     key: str
-    value_schema: str | None  # None: values are another topic's bytes, unchanged
+    value_schema: str | None  # None: not Avro (another topic's bytes unchanged, or the hub's own JSON)
     description: str
 
     @property
@@ -143,6 +144,14 @@ INDICATORS = Topic(
     "vn.lgsp.IndicatorSnapshot",
     "Scored indicators per dimension (province, department, district) and period (day, week, month)",
 )
+INDICATORS_COUNTS = Topic(
+    "lgsp.indicators.counts",
+    1,
+    "none",
+    None,
+    "The indicators' live counts as JSON events (a delta per batch, the full state on start): "
+    "the input of their faust tables",
+)
 EXCHANGE_ACKS = Topic(
     "lgsp.exchange.acks",
     3,
@@ -159,6 +168,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     EXCHANGE_ACKS,
     INDICATORS_DEAD_LETTERS,
     INDICATORS_LATE,
+    INDICATORS_COUNTS,
     FORWARD_DEAD_LETTERS,
 )
 _BY_NAME = {topic.name: topic for topic in ALL_TOPICS}

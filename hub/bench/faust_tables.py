@@ -80,6 +80,27 @@ class Exactness:
     def identical_to(self, table: list[list[Any]]) -> bool:
         return self.restarted.table == table
 
+    def explain(self, table: list[list[Any]], shown: int = 8) -> str:
+        """How the restarted table differs from ``table``: what a failed check needs to say."""
+        got = {tuple(row[:3]): row[3:] for row in self.restarted.table}
+        want = {tuple(row[:3]): row[3:] for row in table}
+        lines = [
+            f"killed after seq {self.killed_at}; restarted run: {self.restarted.stats}; "
+            f"recovery: {self.restarted.recovery}",
+            f"keys: {len(got)} held, {len(want)} expected, {len(want.keys() - got.keys())} missing, "
+            f"{len(got.keys() - want.keys())} unexpected",
+        ]
+        wrong = sorted(key for key in want.keys() & got.keys() if got[key] != want[key])
+        lines.append(f"{len(wrong)} keys with other values; first: ")
+        for key in wrong[:shown]:
+            (seq, counts), (want_seq, want_counts) = got[key], want[key]
+            off = {k: counts.get(k, 0) - n for k, n in want_counts.items() if counts.get(k, 0) != n}
+            lines.append(f"  {key}: seq {seq} (expected {want_seq}), count - expected: {off}")
+        lines.extend(
+            f"  missing {key} (seq {want[key][0]})" for key in sorted(want.keys() - got.keys())[:shown]
+        )
+        return "\n".join(lines)
+
 
 def produce_events(bootstrap: str, events: Iterable[Mapping[str, Any]]) -> int:
     """Create the deltas topic and produce the events to it, in order; returns the bytes sent."""

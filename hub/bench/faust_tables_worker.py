@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 
 from hub.bench.indicator_deltas import apply_delta, group_deltas
+from hub.errors import HubError
 
 __all__ = ["DELTAS_TOPIC", "TABLE_NAME", "main"]
 
@@ -42,6 +43,7 @@ MARKER = ("_applied", "")
 
 def main(argv: list[str]) -> None:
     import faust
+    from faust.types import TP
 
     bootstrap, app_id, last_seq, result, progress = argv[0], argv[1], int(argv[2]), argv[3], argv[4]
     recover_only = "--recover-only" in argv[5:]
@@ -49,6 +51,7 @@ def main(argv: list[str]) -> None:
     started = time.perf_counter()
     stats: dict[str, Any] = {"events": 0, "updates": 0, "markers": 0, "skips": 0, "first": None, "last": None}
     recovery: dict[str, Any] = {"messages": 0, "applying": 0.0, "reading": 0.0}
+    applied = {"seq": 0}  # the highest seq whose changes the table holds
 
     class RecordedTable(faust.Table[Any, Any]):
         """A table that counts the changelog records it is recovered from, and their acks."""
@@ -75,6 +78,10 @@ def main(argv: list[str]) -> None:
         broker_session_timeout=6.0,
         broker_heartbeat_interval=1.0,
         stream_buffer_maxsize=32,  # events of ~170 kB: the default 4,096 buffers the whole backlog
+        # Commit the source offset after every event, not every 2.8 s: events fetched while the
+        # table recovers are dropped from faust's buffers, and faust re-reads them only by seeking
+        # to a committed offset; with none committed yet it reads on past them.
+        broker_commit_every=1,
     )
     source = app.topic(DELTAS_TOPIC, value_type=bytes, value_serializer="raw", partitions=1)
     counts: Any = app.tables.add(
@@ -97,24 +104,45 @@ def main(argv: list[str]) -> None:
         tables: Any = app.tables
         began = getattr(tables.recovery, "_recovery_started_at", None)
         recovery["reading"] = time.monotonic() - began if recovery["messages"] and began else 0.0
-        markers = [held["seq"] for (key, _), held in counts.items() if key == MARKER]
+        markers = [held for (key, _), held in counts.items() if key == MARKER]
         recovery["keys"] = len(counts.data) - len(markers)
-        recovery["applied_through"] = max(markers, default=0)
+        last = max(markers, key=lambda held: held["seq"], default={"seq": 0, "offset": -1})
+        recovery["applied_through"] = applied["seq"] = last["seq"]
         if recover_only:
             finish()
+        # The table, not the group's committed offset, says where the source resumes: the event
+        # after the last one whose changes the changelog holds.
+        await app.consumer.seek(TP(DELTAS_TOPIC, 0), last["offset"] + 1)
 
     counts.on_recover(recovered)
 
     progress_fd = os.open(progress, os.O_WRONLY | os.O_CREAT, 0o644)
+    # Every event taken, with its offset and the keys it changed and skipped: for diagnosis.
+    journal_fd = os.open(f"{progress}.journal", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
     @app.agent(source)
     async def apply(stream: Any) -> None:
         try:
             async for value in stream:
-                seq = _apply_event(windowed, by_day, orjson.loads(value), stats)
+                event = orjson.loads(value)
+                offset = stream.current_event.message.offset
+                if event["seq"] > applied["seq"] + 1:  # skipping events would lose their counts
+                    raise HubError(
+                        f"event seq {event['seq']} at offset {offset} after seq {applied['seq']}: "
+                        f"seq {applied['seq'] + 1} was never applied"
+                    )
+                before = stats["updates"], stats["skips"]
+                seq = _apply_event(windowed, by_day, event, stats)
+                applied["seq"] = max(applied["seq"], seq)
+                updates, skips = stats["updates"] - before[0], stats["skips"] - before[1]
+                os.write(
+                    journal_fd,
+                    b"%.3f pid %d offset %d seq %d updated %d skipped %d\n"
+                    % (time.time(), os.getpid(), offset, seq, updates, skips),
+                )
                 if wait_changelog:
                     await _changelog_acked(app, counts, stats["updates"] + stats["markers"])
-                    by_day[max(by_day)][MARKER] = {"seq": seq, "counts": {}}
+                    by_day[max(by_day)][MARKER] = {"seq": applied["seq"], "offset": offset, "counts": {}}
                     stats["markers"] += 1
                     await _changelog_acked(app, counts, stats["updates"] + stats["markers"])
                 os.pwrite(progress_fd, b"%12d" % seq, 0)
@@ -125,7 +153,7 @@ def main(argv: list[str]) -> None:
             traceback.print_exc()
             os._exit(1)
 
-    worker = faust.Worker(app, loglevel="WARNING", quiet=True)
+    worker = faust.Worker(app, loglevel=os.environ.get("HUB_FAUST_LOGLEVEL", "WARNING"), quiet=True)
     worker.execute_from_commandline()
 
 

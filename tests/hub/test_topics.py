@@ -11,6 +11,7 @@ from hub.topics import (
     EXCHANGE_ACKS,
     FORWARD_DEAD_LETTERS,
     INDICATORS,
+    INDICATORS_COUNTS,
     INDICATORS_DEAD_LETTERS,
     INDICATORS_LATE,
     RECONCILED,
@@ -25,7 +26,7 @@ from hub.topics import (
 
 def test_topic_names_are_unique_and_prefixed() -> None:
     names = [topic.name for topic in ALL_TOPICS]
-    assert len(names) == len(set(names)) == 11
+    assert len(names) == len(set(names)) == 12
     assert all(name.startswith("lgsp.") for name in names)
 
 
@@ -73,7 +74,7 @@ def test_subject_uses_topic_name_strategy() -> None:
 def test_dead_letter_topics_keep_original_bytes() -> None:
     dead_letters = {REJECTED, INDICATORS_DEAD_LETTERS, INDICATORS_LATE, FORWARD_DEAD_LETTERS}
     assert all(topic.value_schema is None for topic in dead_letters)
-    assert all(topic.value_schema for topic in ALL_TOPICS if topic not in dead_letters)
+    assert all(topic.value_schema for topic in ALL_TOPICS if topic not in dead_letters | {INDICATORS_COUNTS})
 
 
 def test_department_agencies() -> None:

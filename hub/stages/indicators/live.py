@@ -16,10 +16,8 @@ from hub.stages.indicators.formulas import ALL, Facts
 from hub.stages.indicators.periods import Period, PeriodKind, periods_of
 from hub.stages.indicators.records import Dossier
 
-__all__ = ["LIVE_DIMENSIONS", "Key", "LiveCounts"]
+__all__ = ["Key", "LiveCounts"]
 
-# The dimensions published live (topic and gauges); communes and procedures: `hub report`.
-LIVE_DIMENSIONS = ("province", "department", "district")
 Key = tuple[Period, str, str]  # period, dimension, value
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+import orjson
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
 
 from hub.avro.wire import AvroCodec
@@ -24,12 +25,14 @@ from hub.kafka.stage import Headers, OutMessage, dead_letter
 from hub.metrics import HubMetrics
 from hub.province import Province, load_province
 from hub.runtime import Runtime
+from hub.stages.indicators.counts import LIVE_DIMENSIONS, delta_rows, event, state_rows
 from hub.stages.indicators.formulas import INDICATORS, evaluate
-from hub.stages.indicators.live import LIVE_DIMENSIONS, Key, LiveCounts
+from hub.stages.indicators.live import Key, LiveCounts
 from hub.stages.indicators.records import Dossier, Exclusion, dossier_of, too_late
 from hub.stages.indicators.store import DossierStore
 from hub.topics import (
     EXCHANGE_ACKS,
+    INDICATORS_COUNTS,
     INDICATORS_DEAD_LETTERS,
     INDICATORS_LATE,
     RECONCILED,
@@ -102,6 +105,7 @@ class IndicatorStage:
         self._excluded: Counter[tuple[str, str]] = Counter()  # (reason, department), until committed
         self._published: set[Key] = set()
         self.live = LiveCounts()
+        self._state_due = True  # the next batch tells the faust tables the full state (.counts)
         self._reload()
         for reason in Exclusion:
             metrics.indicator_exclusions.labels(reason.value)
@@ -109,10 +113,23 @@ class IndicatorStage:
     def _reload(self) -> None:
         """The counts in memory, read back from the store; every key is published again."""
         self.live = LiveCounts()
-        for dimension in LIVE_DIMENSIONS:
-            for (day, value), tally in self.store.tallies(dimension).items():
+        for dimension, tallies in self._tallies().items():
+            for (day, value), tally in tallies.items():
                 if day is not None:
                     self.live.add_tally(day, dimension, value, tally)
+
+    def _tallies(self) -> dict[str, Any]:
+        return {dimension: self.store.tallies(dimension) for dimension in LIVE_DIMENSIONS}
+
+    def _counts_event(self, added: list[Dossier], synced: list[Dossier]) -> OutMessage:
+        """The batch's counts event: its delta, or (after a start or a failed batch) the state."""
+        seq = self.store.next_seq()
+        if self._state_due:
+            body = event(seq, "state", state_rows(self._tallies()))
+            self._state_due = False
+        else:
+            body = event(seq, "delta", delta_rows(added, synced))
+        return OutMessage(INDICATORS_COUNTS.name, None, orjson.dumps(body))
 
     def process(self, batch: list[Message]) -> list[OutMessage]:
         dossiers: list[Dossier] = []
@@ -134,9 +151,13 @@ class IndicatorStage:
             for reason in found.exclusions:
                 self._excluded[reason.value, found.department] += 1
             dossiers.append(found)
-        self.live.add(self.store.add(dossiers))
-        self.live.synced(self.store.sync(acked))
-        return [*snapshot_messages(self.live, self.live.touched(), self._encode, datetime.now(UTC)), *outputs]
+        added = self.store.add(dossiers)
+        synced = self.store.sync(acked)
+        self.live.add(added)
+        self.live.synced(synced)
+        counts = self._counts_event(added, synced)
+        snapshots = snapshot_messages(self.live, self.live.touched(), self._encode, datetime.now(UTC))
+        return [counts, *snapshots, *outputs]
 
     def _read(self, message: Message, published_at: datetime, acked: list[str]) -> Dossier | None:
         topic = message.topic()
@@ -168,6 +189,7 @@ class IndicatorStage:
         from the store, so the retried batch (whose dossiers the store no longer calls new) and
         the counts agree."""
         self._excluded.clear()
+        self._state_due = True  # its counts event may be lost: the next batch sends the state
         self._reload()
 
     def close(self) -> None:

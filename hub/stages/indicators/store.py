@@ -53,6 +53,13 @@ syncs = sa.Table(
     ),
 )
 
+sequence = sa.Table(
+    "indicator_sequence",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger, nullable=False, comment="The last seq given to a counts event."),
+)
+
 # (day received, dimension value) → how many dossiers share each Facts
 Tallies = dict[tuple[date | None, str], Counter[Facts]]
 
@@ -62,7 +69,7 @@ class DossierStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        create_tables(engine, dossiers, syncs)
+        create_tables(engine, dossiers, syncs, sequence)
         self._postgres = engine.dialect.name == "postgresql"
         self._add = self._insert_from_json()
 
@@ -128,6 +135,17 @@ class DossierStore:
                 )
                 changed += [_dossier(row._mapping) for row in conn.execute(update)]
         return changed
+
+    def next_seq(self) -> int:
+        """The next number of the counts events (:mod:`.counts`): above every one given before."""
+        bump = sequence.update().where(sequence.c.id == 1).values(seq=sequence.c.seq + 1)
+        with connection(self.engine, "number a counts event", write=True) as conn:
+            self._serialize(conn)
+            seq = conn.scalar(bump.returning(sequence.c.seq))
+            if seq is None:
+                conn.execute(self._insert(sequence), {"id": 1, "seq": 1})
+                seq = conn.scalar(sa.select(sequence.c.seq).where(sequence.c.id == 1))
+        return int(seq)
 
     def tallies(
         self, by: str, first: date | None = None, last: date | None = None, by_day: bool = True

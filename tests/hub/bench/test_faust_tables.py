@@ -12,6 +12,13 @@ from hub.bench.faust_tables import check_exactness, expected_rows, produce_event
 from hub.bench.indicator_deltas import batches
 from hub.kafka.broker import EmbeddedBroker
 
+
+def worker_logs(workdir: Path) -> str:
+    return "\n".join(
+        f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}" for log in sorted(workdir.glob("*.log"))
+    )
+
+
 pytestmark = pytest.mark.integration
 
 EVENTS = 24
@@ -25,4 +32,5 @@ def test_kill_and_restart_end_with_the_exact_table(own_broker: EmbeddedBroker, t
     killed = check_exactness(own_broker.bootstrap, EVENTS, tmp_path, timeout=60)
 
     assert 0 < killed.killed_at < EVENTS
-    assert killed.identical_to(expected_rows(events))
+    expected = expected_rows(events)
+    assert killed.identical_to(expected), killed.explain(expected) + "\n" + worker_logs(tmp_path)

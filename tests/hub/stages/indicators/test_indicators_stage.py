@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy as sa
 from confluent_kafka import Message
@@ -20,11 +21,13 @@ from hub.db import connect
 from hub.metrics import HubMetrics
 from hub.province import load_province
 from hub.stages.indicators import DossierStore, IndicatorStage
+from hub.stages.indicators.counts import LIVE_DIMENSIONS, apply, group_rows, state_rows
 from hub.stages.indicators.formulas import INDICATOR_NAMES
 from hub.topics import (
     DEPARTMENT_TOPICS,
     EXCHANGE_ACKS,
     INDICATORS,
+    INDICATORS_COUNTS,
     INDICATORS_DEAD_LETTERS,
     INDICATORS_LATE,
     RECONCILED,
@@ -160,7 +163,7 @@ def test_late_unreadable_and_impossible_records(codec: AvroCodec, engine: sa.Eng
             ),
         ]
     )
-    topics = [o.topic for o in out if o.topic != INDICATORS.name]
+    topics = [o.topic for o in out if o.topic not in (INDICATORS.name, INDICATORS_COUNTS.name)]
     assert sorted(topics) == sorted([INDICATORS_LATE.name, INDICATORS_DEAD_LETTERS.name])
     stage.committed()
     sample = registry.get_sample_value
@@ -188,6 +191,55 @@ def test_gauges_show_the_latest_periods(codec: AvroCodec, engine: sa.Engine) -> 
     stage.committed()
     labels = {"indicator": "reuse_rate", "dimension": "province", "value": "all", "period": "month"}
     assert registry.get_sample_value("hub_indicator_ratio", labels) == pytest.approx(1 / 13)
+
+
+def counts_events(outputs: list[Any]) -> list[dict[str, Any]]:
+    return [orjson.loads(out.value) for out in outputs if out.topic == INDICATORS_COUNTS.name]
+
+
+def folded(events: list[dict[str, Any]]) -> dict[Any, dict[str, int]]:
+    """What a faust table holds after ``events``, in order: the rule of hub.stages.indicators.counts."""
+    table: dict[Any, Any] = {}
+    for ev in events:
+        for key, given in group_rows(ev["rows"]).items():
+            new = apply(table.get(key), ev["seq"], ev["kind"], given)
+            if new is not None:
+                table[key] = new
+    return {key: value["counts"] for key, value in table.items() if value["counts"]}
+
+
+def store_state(engine: sa.Engine) -> dict[Any, dict[str, int]]:
+    rows = state_rows({d: DossierStore(engine).tallies(d) for d in LIVE_DIMENSIONS})
+    return {key: counts for key, counts in group_rows(rows).items()}
+
+
+def test_counts_events_fold_into_the_stores_counts(codec: AvroCodec, engine: sa.Engine) -> None:
+    stage = stage_on(codec, engine)
+    first = counts_events(stage.process([reconciled(codec, i) for i in range(6)]))
+    second = counts_events(stage.process([reconciled(codec, i) for i in range(4, 9)] + [ack(codec, 2)]))
+    again = counts_events(stage.process([reconciled(codec, i) for i in range(3)]))  # read twice
+    assert [e["kind"] for e in first + second + again] == ["state", "delta", "delta"]
+    assert first[0]["seq"] < second[0]["seq"] < again[0]["seq"]
+    assert again[0]["rows"] == []
+    day = reconciled_record(2)["dossier"]["NgayTiepNhan"].astimezone(UTC).date().isoformat()
+    changed = group_rows(second[0]["rows"])[day, "province", "all"]
+    assert [n for key, n in changed.items() if key.endswith("1")] == [1]  # synced: the last fact
+    assert folded(first + second + again) == store_state(engine)
+    assert sum(sum(c.values()) for (_, dim, _), c in folded(first + second).items() if dim == "province") == 9
+
+
+def test_a_lost_counts_event_is_made_good_by_the_state_after_a_discard(
+    codec: AvroCodec, engine: sa.Engine
+) -> None:
+    stage = stage_on(codec, engine)
+    kept = counts_events(stage.process([reconciled(codec, i) for i in range(3)]))
+    stage.process([reconciled(codec, i) for i in range(3, 7)])  # its outputs never delivered
+    stage.discard()
+    kept += counts_events(stage.process([reconciled(codec, i) for i in range(3, 8)]))
+    assert kept[-1]["kind"] == "state"
+    assert folded(kept) == store_state(engine)
+    restarted = stage_on(codec, engine)  # a restart sends the state too
+    assert counts_events(restarted.process([reconciled(codec, 1)]))[0]["kind"] == "state"
 
 
 def _values(stage: IndicatorStage) -> dict[Any, Any]:

@@ -1,0 +1,129 @@
+"""The live counts as events: what the stage tells the indicators' faust tables, and the rule by
+which a table applies what it is told. Pure: no broker, no database.
+
+An event is ``{"seq": S, "kind": "delta" | "state", "rows": [[day_iso, dimension, value,
+facts_key, n], ...]}``, with ``facts_key`` the :class:`Facts` as a string of 0s and 1s, the first
+field first:
+
+- a **delta** (one per batch) adds ``n`` dossiers with those facts to the day's counts;
+- a **state** (when the stage starts, and after a batch it could not deliver) gives the counts
+  of every (day, dimension, value) in full, read from the SQL store, which is exact.
+
+``seq`` comes from the store and rises with every event. A table value, one per day and
+``(dimension, value)``, is ``{"seq": last seq applied, "counts": {facts_key: n}}``; an event whose
+seq is not above the value's changes nothing, so an event read twice counts once. A delta the
+stage could not deliver is followed by a state that includes it, so nothing is lost either.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+from hub.stages.indicators.formulas import ALL, Facts
+from hub.stages.indicators.records import Dossier
+from hub.stages.indicators.store import Tallies
+
+__all__ = [
+    "LIVE_DIMENSIONS",
+    "CountKey",
+    "Value",
+    "apply",
+    "apply_delta",
+    "delta_rows",
+    "event",
+    "facts_key",
+    "facts_of_key",
+    "group_rows",
+    "state_rows",
+]
+
+# The dimensions counted live (tables, topic and gauges); communes and procedures: `hub report`.
+LIVE_DIMENSIONS = ("province", "department", "district")
+CountKey = tuple[str, str, str]  # day_iso, dimension, value
+Value = dict[str, Any]  # {"seq": int, "counts": {facts_key: int}}
+Kind = Literal["delta", "state"]
+
+
+def facts_key(facts: Facts) -> str:
+    return "".join("1" if fact else "0" for fact in facts)
+
+
+def facts_of_key(key: str) -> Facts:
+    return Facts(*(bit == "1" for bit in key))
+
+
+def delta_rows(added: Iterable[Dossier], synced: Iterable[Dossier] = ()) -> list[list[Any]]:
+    """A batch's change to the counts: the dossiers counted for the first time, and those the
+    exchange has just acknowledged (moved from their unsynced facts to their synced ones)."""
+    changes: Counter[tuple[str, str, str, Facts]] = Counter()
+
+    def count(dossier: Dossier, facts: Facts, n: int) -> None:
+        if dossier.received_on is None:  # out of every denominator and every numerator
+            return
+        day = dossier.received_on.isoformat()
+        for dimension, value in (
+            ("province", ALL),
+            ("department", dossier.department),
+            ("district", dossier.district),
+        ):
+            changes[day, dimension, value, facts] += n
+
+    for dossier in added:
+        count(dossier, dossier.facts, 1)
+    for dossier in synced:
+        count(dossier, dossier.facts._replace(synced=False), -1)
+        count(dossier, dossier.facts, 1)
+    return [
+        [day, dim, value, facts_key(facts), n] for (day, dim, value, facts), n in sorted(changes.items()) if n
+    ]
+
+
+def state_rows(tallies_by_dimension: Mapping[str, Tallies]) -> list[list[Any]]:
+    """Every count held, from the store's tallies of each live dimension (by day)."""
+    rows = []
+    for dimension, tallies in tallies_by_dimension.items():
+        for (day, value), tally in sorted(tallies.items(), key=lambda item: (str(item[0][0]), item[0][1])):
+            if day is None:
+                continue
+            rows += [
+                [day.isoformat(), dimension, value, facts_key(f), n] for f, n in sorted(tally.items()) if n
+            ]
+    return rows
+
+
+def event(seq: int, kind: Kind, rows: list[list[Any]]) -> dict[str, Any]:
+    return {"seq": seq, "kind": kind, "rows": rows}
+
+
+def group_rows(rows: Iterable[list[Any]]) -> dict[CountKey, dict[str, int]]:
+    """An event's rows by (day, dimension, value): facts_key → n."""
+    grouped: dict[CountKey, dict[str, int]] = {}
+    for day_iso, dimension, value, key, n in rows:
+        per_key = grouped.setdefault((day_iso, dimension, value), {})
+        per_key[key] = per_key.get(key, 0) + n
+    return grouped
+
+
+def apply_delta(current: Mapping[str, Any] | None, seq: int, delta: Mapping[str, int]) -> Value | None:
+    """The key's value after delta ``seq``; None when the key has applied it (or later) already."""
+    if current and current["seq"] >= seq:
+        return None
+    counts = dict(current["counts"]) if current else {}
+    for key, n in delta.items():
+        total = counts.get(key, 0) + n
+        if total:
+            counts[key] = total
+        else:
+            counts.pop(key, None)
+    return {"seq": seq, "counts": counts}
+
+
+def apply(current: Mapping[str, Any] | None, seq: int, kind: Kind, given: Mapping[str, int]) -> Value | None:
+    """The key's value after event ``seq`` of ``kind``; None when it changes nothing."""
+    if kind == "delta":
+        return apply_delta(current, seq, given)
+    if current and current["seq"] >= seq:
+        return None
+    return {"seq": seq, "counts": {key: n for key, n in given.items() if n}}

@@ -1,0 +1,245 @@
+"""The indicators' live counts in a faust windowed table, recovered from its changelog, served
+over HTTP: faust-streaming's job in the hub.
+
+    python -m hub.stages.indicators.tables      (``hub run`` and ``hub demo`` start it)
+
+One agent reads ``lgsp.indicators.counts`` (:mod:`.counts`: a delta per batch of the stage, the
+full state when the stage starts) into a table tumbling by day, keyed by ``(dimension, value)``;
+each key applies an event once (by its seq), so a replayed event changes nothing. After an
+event's changes are in the changelog, a marker records the event's offset, also in the table:
+after a restart the agent resumes from the table's own marker, not from the consumer group's
+committed offset (faust drops events it fetched while the table was recovering, and reads on
+past them when no offset was committed yet). ``GET /indicators/`` gives every indicator of every
+live dimension for the days, ISO weeks and months the table holds, computed from the counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from collections import Counter
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from hub.settings import Settings, get_settings
+from hub.stages.indicators.counts import apply, facts_of_key, group_rows
+from hub.stages.indicators.formulas import Facts, evaluate
+from hub.stages.indicators.periods import Period, periods_of
+from hub.topics import INDICATORS_COUNTS
+
+__all__ = ["APP_ID", "TABLE", "Tables", "indicator_rows", "main"]
+
+_log = logging.getLogger("hub.indicators.tables")
+APP_ID = "hub-indicator-tables"
+TABLE = "live-counts"
+WINDOW = timedelta(days=1)
+# Written alone after each event's changes are acknowledged: "applied through this offset".
+MARKER = ("_applied", "")
+
+
+class Tables:
+    """The faust app: its table, the agent that feeds it, and its web view."""
+
+    def __init__(self, settings: Settings, bootstrap: str, app_id: str = APP_ID) -> None:
+        import faust
+        from faust.types import TP
+
+        self.applied_offset = -1  # the offset of the last event whose changes the table holds
+        self.events = 0
+        expires = timedelta(days=settings.indicator_allowed_lateness_days + 62)  # two months back
+
+        class AckedTable(faust.Table):  # type: ignore[type-arg]
+            """A table that counts the changelog records the broker has acknowledged."""
+
+            acked = 0
+            sent = 0
+
+            def _on_changelog_sent(self, fut: Any) -> None:
+                super()._on_changelog_sent(fut)
+                self.acked += 1
+
+            def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
+                self.sent += 1
+                return super().send_changelog(*args, **kwargs)
+
+        self.app = app = faust.App(
+            app_id,
+            broker=f"kafka://{bootstrap}",
+            broker_credentials=_credentials(settings),
+            store="memory://",
+            datadir=str(settings.data_dir / "faust"),
+            topic_partitions=1,  # the changelog has as many partitions as the counts topic
+            consumer_auto_offset_reset="earliest",
+            broker_commit_every=1,
+            # A killed worker's place in the group is given up after this long, not faust's 60 s:
+            # its restart waits for that before it gets the partition back.
+            broker_session_timeout=10.0,
+            broker_heartbeat_interval=2.0,
+            stream_buffer_maxsize=64,
+            web_enabled=True,
+            web_bind=settings.indicator_tables_host,
+            web_port=settings.indicator_tables_port,
+            web_host=settings.indicator_tables_host,
+        )
+        self.source_tp = TP(INDICATORS_COUNTS.name, 0)
+        source = app.topic(INDICATORS_COUNTS.name, value_type=bytes, value_serializer="raw", partitions=1)
+        self.table: Any = app.tables.add(
+            AckedTable(app, name=TABLE, default=dict, partitions=1, beacon=app.tables.beacon)
+        )
+        self.windowed: Any = self.table.tumbling(WINDOW, expires=expires)
+        self.table.on_recover(self._recovered)
+        app.agent(source, name="apply-counts")(self._apply)
+        tables = self
+
+        async def indicators(view: Any, request: Any) -> Any:  # a function: faust makes it a View's get
+            return view.json(tables.body(request.query))
+
+        app.page("/indicators/")(indicators)
+
+    async def _recovered(self) -> None:
+        markers = [held for (key, _), held in self.table.items() if key == MARKER]
+        last = max(markers, key=lambda held: held["offset"], default={"offset": -1})
+        self.applied_offset = last["offset"]
+        _log.info(
+            "live counts recovered: %d keys, applied through offset %d", len(self.table.data), last["offset"]
+        )
+        await self.app.consumer.seek(self.source_tp, self.applied_offset + 1)
+
+    async def _apply(self, stream: Any) -> None:
+        by_day: dict[str, Any] = {}
+        seeking = False  # back to the event after the last applied one
+        async for value in stream:
+            offset = stream.current_event.message.offset
+            if offset <= self.applied_offset:
+                continue  # its changes are in the table already
+            if self.applied_offset >= 0 and offset > self.applied_offset + 1:
+                # Events fetched before a seek (after a recovery) can still come through: skipping
+                # them would lose their counts, so read again from the first one missing.
+                if not seeking:
+                    _log.warning(
+                        "offset %d after %d: reading again from %d",
+                        offset,
+                        self.applied_offset,
+                        self.applied_offset + 1,
+                    )
+                    await self.app.consumer.seek(self.source_tp, self.applied_offset + 1)
+                    seeking = True
+                continue
+            seeking = False
+            event = orjson.loads(value)
+            for (day_iso, dimension, member), given in group_rows(event["rows"]).items():
+                on_day = by_day.get(day_iso)
+                if on_day is None:
+                    on_day = by_day[day_iso] = self.windowed.relative_to(_start(day_iso))
+                new = apply(on_day[(dimension, member)].value(), event["seq"], event["kind"], given)
+                if new is not None:
+                    on_day[(dimension, member)] = new
+            await self._changelog_acked()
+            latest = by_day[max(by_day)] if by_day else self.windowed.relative_to(datetime.now(UTC))
+            latest[MARKER] = {"offset": offset, "seq": event["seq"]}
+            await self._changelog_acked()
+            self.applied_offset = offset
+            self.events += 1
+
+    async def _changelog_acked(self) -> None:
+        """Wait until the broker holds every changelog record sent: faust commits a source offset
+        after a producer flush that can return with records unsent, and a SIGKILL there would
+        lose changes of an event that is never read again."""
+        while self.table.acked < self.table.sent:
+            await self.app.producer.flush()
+            if self.table.acked < self.table.sent:
+                await asyncio.sleep(0.001)
+
+    def body(self, query: Mapping[str, str]) -> dict[str, Any]:
+        """The web view's answer: filtered by ``dimension``, ``indicator`` and ``period``."""
+        rows = indicator_rows(
+            self.counts(), query.get("dimension"), query.get("indicator"), query.get("period")
+        )
+        return {"applied_offset": self.applied_offset, "indicators": rows}
+
+    def counts(self) -> dict[tuple[date, str, str], Counter[Facts]]:
+        """What the table holds: (day, dimension, value) → dossiers per Facts."""
+        held: dict[tuple[date, str, str], Counter[Facts]] = {}
+        for ((dimension, member), (start, _end)), value in list(self.table.items()):
+            if (dimension, member) == MARKER:
+                continue
+            day = datetime.fromtimestamp(start, UTC).date()
+            held[day, dimension, member] = Counter({facts_of_key(k): n for k, n in value["counts"].items()})
+        return held
+
+
+def indicator_rows(
+    counts: Mapping[tuple[date, str, str], Mapping[Facts, int]],
+    dimension: str | None = None,
+    indicator: str | None = None,
+    period: str | None = None,
+) -> list[dict[str, Any]]:
+    """Every indicator of every (period, dimension, value) the day counts add up to; filtered by
+    ``dimension``, ``indicator`` and ``period`` (a kind, ``day``/``week``/``month``, or a label)."""
+    totals: dict[tuple[Period, str, str], Counter[Facts]] = {}
+    for (day, dim, member), tally in counts.items():
+        if dimension and dim != dimension:
+            continue
+        for p in periods_of(day):
+            if period and period not in (p.kind.value, p.label):
+                continue
+            totals.setdefault((p, dim, member), Counter()).update(tally)
+    rows = []
+    for (p, dim, member), tally in sorted(totals.items()):
+        for name, ratio in evaluate(tally).items():
+            if indicator and name != indicator:
+                continue
+            rows.append(
+                {
+                    "indicator": name,
+                    "dimension": dim,
+                    "value": member,
+                    "period_kind": p.kind.value,
+                    "period": p.label,
+                    "numerator": ratio.numerator,
+                    "denominator": ratio.denominator,
+                    "rate": ratio.rate,
+                }
+            )
+    return rows
+
+
+def _start(day_iso: str) -> datetime:
+    return datetime.fromisoformat(day_iso).replace(tzinfo=UTC)
+
+
+def _credentials(settings: Settings) -> Any:
+    if not settings.kafka_sasl_mechanism:
+        return None
+    import faust
+
+    password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
+    return faust.SASLCredentials(
+        username=settings.kafka_sasl_username or "",
+        password=password,
+        mechanism=settings.kafka_sasl_mechanism,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the worker until SIGTERM: ``python -m hub.stages.indicators.tables BOOTSTRAP``."""
+    import faust
+
+    args = sys.argv[1:] if argv is None else argv
+    settings = get_settings()
+    bootstrap = args[0] if args else settings.kafka_bootstrap
+    if not bootstrap:
+        raise SystemExit("hub indicator tables: give the broker (BOOTSTRAP or HUB_KAFKA_BOOTSTRAP)")
+    (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
+    tables = Tables(settings, bootstrap)
+    loglevel = os.environ.get("HUB_TABLES_LOGLEVEL", "WARNING")  # INFO: faust's rebalances and recovery
+    faust.Worker(tables.app, loglevel=loglevel, quiet=True).execute_from_commandline()
+
+
+if __name__ == "__main__":
+    main()
