@@ -30,6 +30,7 @@ from hub.kafka.stage import Stage
 from hub.metrics import HubMetrics
 from hub.runtime import Runtime
 from hub.settings import Settings
+from hub.stages.indicators.tables import TablesProcess
 from hub.topics import DEPARTMENT_TOPICS, Department
 from producers.publisher import DepartmentPublisher
 
@@ -88,6 +89,7 @@ class Service:
         self.specs = [spec for spec in STAGES if spec.name in stage_names(stages)]
         self.stop = threading.Event()
         self.exchange: ExchangeServer | None = None
+        self.tables: TablesProcess | None = None  # the indicators' faust tables, when they run
         self.runners: dict[str, StageRunner] = {}
         self.failed: dict[str, str] = {}  # stage → why it stopped on its own
         self._threads: list[threading.Thread] = []
@@ -99,6 +101,13 @@ class Service:
             self.exchange = self._stack.enter_context(ExchangeServer(rt.engine))
             rt.exchange_url = self.exchange.url
             rt.exchange_credentials = _mock_credentials(self.exchange)
+        if rt.settings.indicator_tables and any(spec.name == "indicators" for spec in self.specs):
+            self.tables = TablesProcess(rt.settings, rt.clients.bootstrap)
+            self._stack.callback(self.tables.close)
+            watch = threading.Thread(
+                target=self._watch_tables, args=(self.tables,), name="tables", daemon=True
+            )
+            watch.start()
         for spec in self.specs:
             stage = spec.build(rt, self.metrics)
             self._stack.callback(stage.close)
@@ -121,6 +130,14 @@ class Service:
         except Exception as exc:
             runner.stats.last_error = self.failed[name] = f"{type(exc).__name__}: {exc}"
             _log.exception("stage %s stopped: %s", name, exc)
+            self.stop.set()
+
+    def _watch_tables(self, tables: TablesProcess) -> None:
+        """The tables' worker is part of the service: if it exits on its own, the service stops."""
+        tables.process.wait()
+        if not self.stop.is_set():
+            self.failed["indicator-tables"] = tables.problem() or "exited"
+            _log.error("%s", self.failed["indicator-tables"])
             self.stop.set()
 
     def close(self, timeout: float = 20.0) -> None:

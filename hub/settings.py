@@ -105,11 +105,14 @@ class Settings(BaseSettings):
 
     indicator_tables: bool = Field(
         default=True,
-        description="Run the indicators' faust tables (live counts served on HTTP) beside the indicators stage.",
+        description="Run the indicators' faust tables (live counts on HTTP) beside the indicators stage.",
     )
     indicator_tables_host: str = "127.0.0.1"
     indicator_tables_port: int = Field(
-        default=6066, ge=1, le=65535, description="Port of the faust tables' web view (/indicators/)."
+        default=6066,
+        ge=0,
+        le=65535,
+        description="Port of the faust tables' web view (/indicators/); 0 picks a free one.",
     )
 
     @field_validator("data_dir")

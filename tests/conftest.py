@@ -13,6 +13,9 @@ import sqlalchemy as sa
 
 from hub.kafka.broker import EmbeddedBroker
 
+# Services started by tests run the indicators' faust tables on a free port, never on 6066.
+os.environ.setdefault("HUB_INDICATOR_TABLES_PORT", "0")
+
 POSTGRES_URL = os.environ.get("HUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 

@@ -18,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import subprocess
 import sys
+import threading
 from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
@@ -26,13 +28,14 @@ from typing import Any
 
 import orjson
 
+from hub.net import require_free_port
 from hub.settings import Settings, get_settings
 from hub.stages.indicators.counts import apply, facts_of_key, group_rows
 from hub.stages.indicators.formulas import Facts, evaluate
 from hub.stages.indicators.periods import Period, periods_of
 from hub.topics import INDICATORS_COUNTS
 
-__all__ = ["APP_ID", "TABLE", "Tables", "indicator_rows", "main"]
+__all__ = ["APP_ID", "TABLE", "Tables", "TablesProcess", "indicator_rows", "main"]
 
 _log = logging.getLogger("hub.indicators.tables")
 APP_ID = "hub-indicator-tables"
@@ -226,11 +229,62 @@ def _credentials(settings: Settings) -> Any:
     )
 
 
+def _exit_with_parent() -> None:
+    """Our stdin is a pipe from the parent: it ends when the parent does. Exit at once, as a
+    SIGKILL would (the table is in its changelog), so the port is free for the parent's restart."""
+    sys.stdin.buffer.read()
+    os._exit(0)
+
+
+class TablesProcess:
+    """The tables' worker as a child process of the hub (faust wants a main thread of its own):
+    started with the hub's settings, stopped with SIGTERM."""
+
+    def __init__(self, settings: Settings, bootstrap: str) -> None:
+        what = "the indicators' tables (HUB_INDICATOR_TABLES_PORT)"
+        self.port = require_free_port(settings.indicator_tables_host, settings.indicator_tables_port, what)
+        self.url = f"http://{settings.indicator_tables_host}:{self.port}/indicators/"
+        log_dir = settings.data_dir / "faust"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log = log_dir / "tables.log"
+        env = {
+            **os.environ,
+            "HUB_DATA_DIR": str(settings.data_dir),
+            "HUB_INDICATOR_TABLES_HOST": settings.indicator_tables_host,
+            "HUB_INDICATOR_TABLES_PORT": str(self.port),
+            "HUB_INDICATOR_ALLOWED_LATENESS_DAYS": str(settings.indicator_allowed_lateness_days),
+        }
+        command = [sys.executable, "-m", "hub.stages.indicators.tables", bootstrap, "--with-parent"]
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                command, env=env, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def problem(self) -> str | None:
+        """Why the worker is not running (the end of its log), or None while it runs."""
+        if self.process.poll() is None:
+            return None
+        tail = self.log.read_text(errors="replace").strip().splitlines()[-3:]
+        return f"the indicators' tables exited ({self.process.returncode}): {' | '.join(tail)}"
+
+    def close(self, timeout: float = 20.0) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the worker until SIGTERM: ``python -m hub.stages.indicators.tables BOOTSTRAP``."""
     import faust
 
-    args = sys.argv[1:] if argv is None else argv
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--with-parent" in args:  # started by the hub: end with it, even if it was SIGKILLed
+        args.remove("--with-parent")
+        threading.Thread(target=_exit_with_parent, daemon=True).start()
     settings = get_settings()
     bootstrap = args[0] if args else settings.kafka_bootstrap
     if not bootstrap:
