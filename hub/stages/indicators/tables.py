@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
@@ -53,7 +54,9 @@ class Tables:
         from faust.types import TP
 
         self.applied_offset = -1  # the offset of the last event whose changes the table holds
-        self.events = 0
+        # What /indicators/progress/ tells (the faust-tables benchmark reads it): monotonic times.
+        self.progress: dict[str, Any] = {"started": time.monotonic(), "events": 0, "changelog_read": 0}
+        progress = self.progress
         expires = timedelta(days=settings.indicator_allowed_lateness_days + 62)  # two months back
 
         class AckedTable(faust.Table):  # type: ignore[type-arg]
@@ -69,6 +72,10 @@ class Tables:
             def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
                 self.sent += 1
                 return super().send_changelog(*args, **kwargs)
+
+            def apply_changelog_batch(self, batch: Any) -> None:
+                progress["changelog_read"] += len(batch)
+                super().apply_changelog_batch(batch)
 
         self.app = app = faust.App(
             app_id,
@@ -102,12 +109,23 @@ class Tables:
         async def indicators(view: Any, request: Any) -> Any:  # a function: faust makes it a View's get
             return view.json(tables.body(request.query))
 
+        async def progress_view(view: Any, request: Any) -> Any:
+            return view.json(
+                {**tables.progress, "applied_offset": tables.applied_offset, "now": time.monotonic()}
+            )
+
         app.page("/indicators/")(indicators)
+        app.page("/indicators/progress/")(progress_view)
 
     async def _recovered(self) -> None:
         markers = [held for (key, _), held in self.table.items() if key == MARKER]
         last = max(markers, key=lambda held: held["offset"], default={"offset": -1})
         self.applied_offset = last["offset"]
+        self.progress["recovered"] = time.monotonic()
+        manager: Any = self.app.tables
+        began = getattr(manager.recovery, "_recovery_started_at", None)  # faust's, monotonic
+        self.progress["recovery_seconds"] = time.monotonic() - began if began else 0.0
+        self.progress["keys"] = len(self.table.data) - len(markers)
         _log.info(
             "live counts recovered: %d keys, applied through offset %d", len(self.table.data), last["offset"]
         )
@@ -147,7 +165,9 @@ class Tables:
             latest[MARKER] = {"offset": offset, "seq": event["seq"]}
             await self._changelog_acked()
             self.applied_offset = offset
-            self.events += 1
+            self.progress["events"] += 1
+            self.progress.setdefault("first_applied", time.monotonic())
+            self.progress["last_applied"] = time.monotonic()
 
     async def _changelog_acked(self) -> None:
         """Wait until the broker holds every changelog record sent: faust commits a source offset
@@ -278,20 +298,33 @@ class TablesProcess:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the worker until SIGTERM: ``python -m hub.stages.indicators.tables BOOTSTRAP``."""
+    """Run the worker until SIGTERM."""
+    import argparse
+
     import faust
 
-    args = list(sys.argv[1:] if argv is None else argv)
-    if "--with-parent" in args:  # started by the hub: end with it, even if it was SIGKILLed
-        args.remove("--with-parent")
+    parser = argparse.ArgumentParser(
+        prog="python -m hub.stages.indicators.tables",
+        description="The indicators' live counts in a faust table, served on "
+        "http://HUB_INDICATOR_TABLES_HOST:HUB_INDICATOR_TABLES_PORT/indicators/ "
+        "(?dimension=…&indicator=…&period=day|week|month|2026-11). hub run starts it.",
+    )
+    parser.add_argument("bootstrap", nargs="?", help="the broker (default: HUB_KAFKA_BOOTSTRAP)")
+    parser.add_argument(
+        "--app-id", default=APP_ID, help=f"faust app id: consumer group, changelog (default {APP_ID})"
+    )
+    parser.add_argument("--with-parent", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.with_parent:  # started by the hub: end with it, even if it was SIGKILLed
         threading.Thread(target=_exit_with_parent, daemon=True).start()
     settings = get_settings()
-    bootstrap = args[0] if args else settings.kafka_bootstrap
+    bootstrap = args.bootstrap or settings.kafka_bootstrap
     if not bootstrap:
-        raise SystemExit("hub indicator tables: give the broker (BOOTSTRAP or HUB_KAFKA_BOOTSTRAP)")
+        parser.error("give the broker: BOOTSTRAP or HUB_KAFKA_BOOTSTRAP")
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
-    tables = Tables(settings, bootstrap)
+    tables = Tables(settings, bootstrap, args.app_id)
     loglevel = os.environ.get("HUB_TABLES_LOGLEVEL", "WARNING")  # INFO: faust's rebalances and recovery
+    sys.argv = sys.argv[:1]  # faust's worker reads no options of ours
     faust.Worker(tables.app, loglevel=loglevel, quiet=True).execute_from_commandline()
 
 
