@@ -4,16 +4,12 @@ and a restart too."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 from confluent_kafka import Message
@@ -21,17 +17,17 @@ from prometheus_client import CollectorRegistry
 
 from hub.avro.catalog import get_catalog
 from hub.avro.wire import AvroCodec
+from hub.bench.faust_tables import TablesWorker
 from hub.bench.forward import reconciled_record
 from hub.db import connect
 from hub.kafka.broker import EmbeddedBroker
 from hub.kafka.clients import KafkaClients
 from hub.metrics import HubMetrics
-from hub.net import free_port
 from hub.province import load_province
 from hub.stages.indicators import DossierStore, IndicatorStage
 from hub.stages.indicators.counts import LIVE_DIMENSIONS
 from hub.stages.indicators.formulas import Facts
-from hub.stages.indicators.tables import indicator_rows
+from hub.stages.indicators.tables import APP_ID, indicator_rows
 from hub.topics import EXCHANGE_ACKS, INDICATORS_COUNTS, RECONCILED
 
 pytestmark = pytest.mark.integration
@@ -142,75 +138,28 @@ class Counts:
         return indicator_rows(counts)
 
 
-class Worker:
-    def __init__(self, bootstrap: str, data_dir: Path, log: Path) -> None:
-        self.bootstrap, self.data_dir, self.log = bootstrap, data_dir, log
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {
-            **os.environ,
-            "HUB_DATA_DIR": str(self.data_dir),
-            "HUB_INDICATOR_TABLES_PORT": str(self.port),
-            "HUB_TABLES_LOGLEVEL": "INFO",
-        }
-        command = [sys.executable, "-m", "hub.stages.indicators.tables", self.bootstrap]
-        with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-    def view(self, **query: str) -> dict[str, Any] | None:
-        try:
-            response = httpx.get(f"http://127.0.0.1:{self.port}/indicators/", params=query, timeout=5)
-        except httpx.HTTPError:
-            return None
-        return response.json() if response.status_code == 200 else None
-
-    def alive(self) -> None:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise AssertionError(f"the tables worker exited: {self.log.read_text(errors='replace')[-2000:]}")
-
-    def applied(self, offset: int) -> bool:
-        body = self.view()
-        self.last = body["applied_offset"] if body else None
-        return body is not None and body["applied_offset"] == offset
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
 @pytest.mark.timeout(180)
 def test_the_tables_hold_what_the_store_holds_after_a_kill_too(
     own_broker: EmbeddedBroker, codec: AvroCodec, engine: sa.Engine, tmp_path: Path, wait: Wait
 ) -> None:
     today = datetime.now(UTC).date()
     counts = Counts(codec, engine, own_broker.bootstrap)
-    worker = Worker(own_broker.bootstrap, tmp_path / "data", tmp_path / "worker.log")
+    worker = TablesWorker(own_broker.bootstrap, APP_ID, tmp_path)
     try:
         counts.batch(dossiers(codec, range(0, 300), today))  # the first: the full state
         counts.batch(dossiers(codec, range(300, 600), today) + acks(codec, range(0, 100)))
         counts.batch(dossiers(codec, range(200, 700), today))  # read again in part: counted once
-        worker.start()
-        wait(lambda: worker.applied(counts.sent - 1), 90, "the tables to apply every event", worker.alive)
-        assert worker.view()["indicators"] == counts.expected()  # type: ignore[index]
+        worker.start().wait_applied(counts.sent - 1, 90)
+        assert worker.get()["indicators"] == counts.expected()  # type: ignore[index]
 
         worker.stop(signal.SIGKILL)
         counts.batch(dossiers(codec, range(700, 900), today))
         counts.batch(dossiers(codec, range(900, 1000), today), deliver=False)  # lost: a state follows
         counts.restart()  # and a restart of the stage, which sends the state again
         counts.batch(dossiers(codec, range(900, 1100), today) + acks(codec, range(100, 400)))
-        worker.start()
-        wait(lambda: worker.applied(counts.sent - 1), 90, "the restarted tables to catch up", worker.alive)
-        body = worker.view()
-        assert body is not None and body["indicators"] == counts.expected()
-        months = worker.view(period="month", dimension="province", indicator="sync_rate")
+        worker.start().wait_applied(counts.sent - 1, 90)
+        assert worker.get()["indicators"] == counts.expected()  # type: ignore[index]
+        months = worker.get(period="month", dimension="province", indicator="sync_rate")
         assert months is not None
         assert sum(row["numerator"] for row in months["indicators"]) == 400  # every acknowledged one
     finally:
