@@ -39,7 +39,7 @@ from hub.errors import HubError
 from hub.kafka.broker import EmbeddedBroker
 from hub.kafka.clients import KafkaClients
 from hub.net import free_port
-from hub.stages.indicators.counts import apply, facts_of_key, group_rows
+from hub.stages.indicators.counts import facts_of_key, fold
 from hub.stages.indicators.formulas import Facts
 from hub.stages.indicators.tables import indicator_rows
 from hub.topics import INDICATORS_COUNTS
@@ -67,12 +67,7 @@ def produce_events(bootstrap: str, events: Iterable[Mapping[str, Any]]) -> int:
 
 def expected_rows(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The indicators of the events folded directly, in order, by the tables' own rule."""
-    table: dict[Any, Any] = {}
-    for event in events:
-        for key, given in group_rows(event["rows"]).items():
-            new = apply(table.get(key), event["seq"], event["kind"], given)
-            if new is not None:
-                table[key] = new
+    table = fold(events)
     counts: dict[tuple[date, str, str], Counter[Facts]] = {
         (date.fromisoformat(day), dim, value): Counter(
             {facts_of_key(k): n for k, n in held["counts"].items()}

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from confluent_kafka import Message
@@ -24,6 +25,9 @@ from hub.kafka.broker import EmbeddedBroker
 from hub.kafka.clients import KafkaClients
 from hub.metrics import HubMetrics
 from hub.province import load_province
+from hub.runtime import Runtime
+from hub.service import Service
+from hub.settings import Settings
 from hub.stages.indicators import DossierStore, IndicatorStage
 from hub.stages.indicators.counts import LIVE_DIMENSIONS
 from hub.stages.indicators.formulas import Facts
@@ -164,3 +168,37 @@ def test_the_tables_hold_what_the_store_holds_after_a_kill_too(
         assert sum(row["numerator"] for row in months["indicators"]) == 400  # every acknowledged one
     finally:
         worker.stop()
+
+
+@pytest.mark.timeout(120)
+def test_the_service_runs_the_tables_and_stops_when_they_die(
+    own_broker: EmbeddedBroker, tmp_path: Path, wait: Wait
+) -> None:
+    settings = Settings(kafka_bootstrap=own_broker.bootstrap, data_dir=tmp_path, indicator_tables_port=0)
+    with Runtime(settings) as runtime:
+        runtime.prepare()
+        service = Service(runtime, HubMetrics(CollectorRegistry()), ["indicators"])
+        with service:
+            tables = service.tables
+            assert tables is not None and tables.url.endswith("/indicators/")
+
+            def answers() -> bool:
+                try:
+                    return httpx.get(tables.url, timeout=2).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            wait(answers, 60, "the tables' web view", lambda: None)
+            tables.process.kill()
+            wait(service.stop.is_set, 20, "the service to stop", lambda: None)
+            assert "indicator-tables" in service.failed
+        assert tables.process.stdin is not None and tables.process.stdin.closed
+
+
+def test_without_the_indicators_stage_no_tables_run(own_broker: EmbeddedBroker, tmp_path: Path) -> None:
+    settings = Settings(kafka_bootstrap=own_broker.bootstrap, data_dir=tmp_path)
+    with (
+        Runtime(settings) as runtime,
+        Service(runtime, HubMetrics(CollectorRegistry()), ["reconcile"]) as service,
+    ):
+        assert service.tables is None

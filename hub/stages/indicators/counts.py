@@ -35,6 +35,7 @@ __all__ = [
     "event",
     "facts_key",
     "facts_of_key",
+    "fold",
     "group_rows",
     "state_rows",
 ]
@@ -127,3 +128,14 @@ def apply(current: Mapping[str, Any] | None, seq: int, kind: Kind, given: Mappin
     if current and current["seq"] >= seq:
         return None
     return {"seq": seq, "counts": {key: n for key, n in given.items() if n}}
+
+
+def fold(events: Iterable[Mapping[str, Any]]) -> dict[CountKey, Value]:
+    """What a table holds after ``events``, applied in order (the reference a table is checked by)."""
+    table: dict[CountKey, Value] = {}
+    for ev in events:
+        for key, given in group_rows(ev["rows"]).items():
+            new = apply(table.get(key), ev["seq"], ev["kind"], given)
+            if new is not None:
+                table[key] = new
+    return table

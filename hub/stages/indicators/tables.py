@@ -295,6 +295,8 @@ class TablesProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.process.stdin is not None:
+            self.process.stdin.close()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -21,7 +21,7 @@ from hub.db import connect
 from hub.metrics import HubMetrics
 from hub.province import load_province
 from hub.stages.indicators import DossierStore, IndicatorStage
-from hub.stages.indicators.counts import LIVE_DIMENSIONS, apply, group_rows, state_rows
+from hub.stages.indicators.counts import LIVE_DIMENSIONS, fold, group_rows, state_rows
 from hub.stages.indicators.formulas import INDICATOR_NAMES
 from hub.topics import (
     DEPARTMENT_TOPICS,
@@ -199,13 +199,7 @@ def counts_events(outputs: list[Any]) -> list[dict[str, Any]]:
 
 def folded(events: list[dict[str, Any]]) -> dict[Any, dict[str, int]]:
     """What a faust table holds after ``events``, in order: the rule of hub.stages.indicators.counts."""
-    table: dict[Any, Any] = {}
-    for ev in events:
-        for key, given in group_rows(ev["rows"]).items():
-            new = apply(table.get(key), ev["seq"], ev["kind"], given)
-            if new is not None:
-                table[key] = new
-    return {key: value["counts"] for key, value in table.items() if value["counts"]}
+    return {key: value["counts"] for key, value in fold(events).items() if value["counts"]}
 
 
 def store_state(engine: sa.Engine) -> dict[Any, dict[str, int]]:
