@@ -197,8 +197,7 @@ def test_the_service_runs_the_tables_and_stops_when_they_die(
 
 def test_without_the_indicators_stage_no_tables_run(own_broker: EmbeddedBroker, tmp_path: Path) -> None:
     settings = Settings(kafka_bootstrap=own_broker.bootstrap, data_dir=tmp_path)
-    with (
-        Runtime(settings) as runtime,
-        Service(runtime, HubMetrics(CollectorRegistry()), ["reconcile"]) as service,
-    ):
-        assert service.tables is None
+    with Runtime(settings) as runtime:
+        runtime.prepare()
+        with Service(runtime, HubMetrics(CollectorRegistry()), ["reconcile"]) as service:
+            assert service.tables is None
