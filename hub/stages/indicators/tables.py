@@ -114,6 +114,26 @@ class Tables:
                 {**tables.progress, "applied_offset": tables.applied_offset, "now": time.monotonic()}
             )
 
+        stalled = {"applied": -2}  # what the last check saw
+
+        async def watch() -> None:
+            """Faust can drop events it fetched (around a recovery) and fetch on past them; when
+            the consumer stands beyond the next event to apply and nothing was applied since the
+            last check, read again from that event (an event read twice is skipped)."""
+            consumer: Any = app.consumer
+            tp, applied = tables.source_tp, tables.applied_offset
+            position = await consumer.position(tp) if tp in consumer.assignment() else None
+            if position is not None and position > applied + 1 and applied == stalled["applied"]:
+                _log.warning(
+                    "at offset %d with %d the last applied: reading again from %d",
+                    position,
+                    applied,
+                    applied + 1,
+                )
+                await consumer.seek(tp, applied + 1)
+            stalled["applied"] = applied
+
+        app.timer(3.0)(watch)
         app.page("/indicators/")(indicators)
         app.page("/indicators/progress/")(progress_view)
 
