@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from datetime import date
 from typing import Any, Literal
 
 from hub.stages.indicators.formulas import ALL, Facts
@@ -57,28 +58,31 @@ def facts_of_key(key: str) -> Facts:
 
 def delta_rows(added: Iterable[Dossier], synced: Iterable[Dossier] = ()) -> list[list[Any]]:
     """A batch's change to the counts: the dossiers counted for the first time, and those the
-    exchange has just acknowledged (moved from their unsynced facts to their synced ones)."""
-    changes: Counter[tuple[str, str, str, Facts]] = Counter()
+    exchange has just acknowledged (moved from their unsynced facts to their synced ones).
 
-    def count(dossier: Dossier, facts: Facts, n: int) -> None:
-        if dossier.received_on is None:  # out of every denominator and every numerator
-            return
-        day = dossier.received_on.isoformat()
-        for dimension, value in (
-            ("province", ALL),
-            ("department", dossier.department),
-            ("district", dossier.district),
-        ):
-            changes[day, dimension, value, facts] += n
-
+    Dossiers are grouped by what the counts tell apart first, so the work per dossier is one
+    tuple; a dossier without a receipt date is in no count (out of every denominator)."""
+    groups: Counter[tuple[date | None, str, str, Facts]] = Counter()
     for dossier in added:
-        count(dossier, dossier.facts, 1)
+        groups[dossier.received_on, dossier.department, dossier.district, dossier.facts] += 1
     for dossier in synced:
-        count(dossier, dossier.facts._replace(synced=False), -1)
-        count(dossier, dossier.facts, 1)
-    return [
-        [day, dim, value, facts_key(facts), n] for (day, dim, value, facts), n in sorted(changes.items()) if n
-    ]
+        day, department, district, facts = (
+            dossier.received_on,
+            dossier.department,
+            dossier.district,
+            dossier.facts,
+        )
+        groups[day, department, district, facts._replace(synced=False)] -= 1
+        groups[day, department, district, facts] += 1
+    changes: Counter[tuple[str, str, str, str]] = Counter()
+    for (day, department, district, facts), n in groups.items():
+        if day is None or not n:
+            continue
+        day_iso, key = day.isoformat(), facts_key(facts)
+        changes[day_iso, "province", ALL, key] += n
+        changes[day_iso, "department", department, key] += n
+        changes[day_iso, "district", district, key] += n
+    return [[*where, n] for where, n in sorted(changes.items()) if n]
 
 
 def state_rows(tallies_by_dimension: Mapping[str, Tallies]) -> list[list[Any]]:
