@@ -113,7 +113,7 @@ def run_demo(
             ("database", settings.database_description),
             ("exchange", runtime.exchange_url or "-"),
             ("metrics", summary.metrics_url),
-            ("live indicators (faust tables)", service.tables.url if service.tables else "-"),
+            ("live", f"{service.tables.url} (the indicators' faust tables)" if service.tables else "-"),
         ):
             console.print(f"{what:<9}{where}", highlight=False, soft_wrap=True)
         console.print(f"population registry: {len(population):,} citizens of {province.name}")

@@ -47,7 +47,7 @@ def run(
             f"running {', '.join(chosen)}\n  broker   {runtime.clients.bootstrap}\n"
             f"  database {settings.database_description}\n  exchange {runtime.exchange_url or '-'}\n"
             f"  metrics  {server.url}"
-            + (f"\n  live indicators (faust tables) {service.tables.url}" if service.tables else ""),
+            + (f"\n  live     {service.tables.url} (the indicators' faust tables)" if service.tables else ""),
             highlight=False,
             soft_wrap=True,
         )
