@@ -61,6 +61,7 @@ class DemoSummary:
     acknowledged: dict[str, int] = field(default_factory=dict)  # by status: ACCEPTED, DUPLICATE, REJECTED
     dead_lettered: int = 0  # by the forward stage: refused by the exchange, or unreadable
     exchange_ledger: int | None = None  # records in the mock exchange's ledger, when the demo started it
+    live_reuse: Ratio | None = None  # the province's reuse rate as the indicators' faust tables hold it
     seconds: float = 0.0
     bootstrap: str = ""
     metrics_url: str = ""
@@ -120,6 +121,8 @@ def run_demo(
         _publish(runtime, metrics, population, per_department, seed, summary, interrupted)
         published = {DEPARTMENT_TOPICS[Department(d)].name: n for d, n in summary.published.items()}
         _wait(service, metrics, published, console, timeout, interrupted)
+        if service.tables is not None:
+            summary.live_reuse = _live_reuse(runtime, service.tables.url, timeout=30.0)
         service.close()
 
         _collect(metrics, summary, runtime)
@@ -188,6 +191,33 @@ def _wait(
             if time.monotonic() > deadline:
                 raise HubError(f"demo timed out after {timeout:.0f} s: " + ", ".join(behind.values()))
             time.sleep(0.2)
+
+
+def _live_reuse(runtime: Runtime, url: str, timeout: float) -> Ratio | None:
+    """The province's reuse rate over every month the faust tables hold, once they have applied
+    every counts event; None if they have not within ``timeout``."""
+    import httpx
+    from confluent_kafka import TopicPartition
+
+    from hub.stages.indicators.formulas import REUSE_RATE, Ratio
+    from hub.topics import INDICATORS_COUNTS
+
+    consumer = runtime.clients.consumer("hub.demo.counts-end")
+    try:
+        _, end = consumer.get_watermark_offsets(TopicPartition(INDICATORS_COUNTS.name, 0), timeout=10)
+    finally:
+        consumer.close()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "progress/", timeout=5).json()["applied_offset"] >= end - 1:
+                query = {"dimension": "province", "indicator": REUSE_RATE, "period": "month"}
+                rows = httpx.get(url, params=query, timeout=10).json()["indicators"]
+                return Ratio(sum(r["numerator"] for r in rows), sum(r["denominator"] for r in rows))
+        except (httpx.HTTPError, ValueError, KeyError):
+            pass  # not answering yet
+        time.sleep(0.2)
+    return None
 
 
 def _total(metrics: HubMetrics, family: str, **match: str) -> int:
@@ -270,6 +300,13 @@ def summary_table(summary: DemoSummary) -> Group:
             else f"; the exchange's ledger holds {summary.exchange_ledger}"
         )
     )
+    live = summary.live_reuse
+    if live is not None:
+        same = "the same as" if reuse_all is not None and live == reuse_all else "NOT the same as"
+        main.caption += (
+            f"; live from the indicators' faust tables: province reuse rate {_pct(live.rate)} "
+            f"({live.numerator}/{live.denominator}), {same} the SQL store's"
+        )
     about_reuse = (
         "reuse rate: dossiers received with at least one component that reuses already-digitized "
         f"data ÷ dossiers received (766/QĐ-TTg; full points at ≥ {REUSE_TARGET:.0%}). The simulator "

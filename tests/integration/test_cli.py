@@ -25,7 +25,10 @@ def _run(
     args: list[str], tmp_path: Path, timeout: float = 150, **env: str
 ) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
-    clean.update({"HUB_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "160", **env})
+    # the faust tables on a free port: two runs at once (or a port left busy) must not collide
+    clean.update(
+        {"HUB_DATA_DIR": str(tmp_path / "data"), "HUB_INDICATOR_TABLES_PORT": "0", "COLUMNS": "160", **env}
+    )
     return subprocess.run(
         [*HUB, *args], capture_output=True, text=True, timeout=timeout, env=clean, cwd=tmp_path
     )
@@ -106,6 +109,12 @@ def test_demo_runs_end_to_end_and_leaves_nothing_behind(tmp_path: Path) -> None:
     forwarded, accepted, duplicate, rejected, dead, ledger = map(int, counts.groups())
     assert forwarded == accepted + duplicate + rejected > 0 and dead == rejected  # they add up
     assert ledger == accepted  # a fresh database: each accepted record once
+    live = re.search(
+        r"live from the indicators' faust tables: province reuse rate [\d.]+% \((\d+)/(\d+)\), the same as",
+        about,
+    )
+    assert live, about  # faust's table, fed by the stage's counts events, agrees with the SQL store
+    assert int(live[2]) > 0
     header = {line.split()[0]: line.split()[1:] for line in result.stderr.splitlines() if line.strip()}
     assert header["metrics"][0].startswith("http://127.0.0.1:") and header["metrics"][0].endswith("/metrics")
     assert header["database"] == [f"sqlite:///{tmp_path / 'data' / 'hub.db'}"]

@@ -84,6 +84,7 @@ def test_a_killed_and_restarted_worker_ends_as_a_clean_run_does(
             "HUB_DATABASE_URL": killed_db,
             "HUB_DATA_DIR": str(tmp_path),
             "HUB_CONSUMER_BATCH_SIZE": "500",
+            "HUB_INDICATOR_TABLES_PORT": "0",
         }
         logs = iter(tmp_path / f"indicators-{n}.log" for n in range(2))
         store = DossierStore(runtime.engine)
