@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from hub.errors import PortInUseError
 from hub.topics import Department
 
-__all__ = ["EXCHANGE_STATUSES", "HubMetrics", "MetricsServer"]
+__all__ = ["EXCHANGE_STATUSES", "HubMetrics", "MetricsServer", "TablesMetrics"]
 
 # The ``status`` labels of hub_exchange_requests_total that exist, at 0, from the start.
 EXCHANGE_STATUSES = ("200", "401", "403", "429", "500", "502", "503", "504", "timeout", "transport_error")
@@ -132,6 +132,36 @@ class HubMetrics:
             self.publish_failures.labels(department.value)
         for status in EXCHANGE_STATUSES:
             self.exchange_requests.labels(status)
+
+
+class TablesMetrics:
+    """The indicators' faust tables worker's metrics (its own process, served on its /metrics)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.applied_offset = Gauge(
+            "hub_indicator_tables_applied_offset",
+            "Offset on lgsp.indicators.counts of the last event the tables hold (-1: none).",
+            registry=r,
+        )
+        self.lag = Gauge(
+            "hub_indicator_tables_lag",
+            "Counts events on the topic the tables have not applied yet.",
+            registry=r,
+        )
+        self.events = Counter("hub_indicator_tables_events", "Counts events the tables applied.", registry=r)
+        self.recovered = Counter(
+            "hub_indicator_tables_changelog_records_recovered",
+            "Changelog records the tables were rebuilt from after a start.",
+            registry=r,
+        )
+        self.recovery_seconds = Gauge(
+            "hub_indicator_tables_recovery_seconds",
+            "How long the last recovery from the changelog took.",
+            registry=r,
+        )
+        self.applied_offset.set(-1)
 
 
 class MetricsServer:

@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from confluent_kafka import Message
 from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
 
 from hub.avro.catalog import get_catalog
 from hub.avro.wire import AvroCodec
@@ -166,6 +167,16 @@ def test_the_tables_hold_what_the_store_holds_after_a_kill_too(
         months = worker.get(period="month", dimension="province", indicator="sync_rate")
         assert months is not None
         assert sum(row["numerator"] for row in months["indicators"]) == 400  # every acknowledged one
+
+        def scraped() -> dict[str, float]:
+            text = httpx.get(f"http://127.0.0.1:{worker.port}/metrics", timeout=5).text
+            return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+
+        metrics = scraped()
+        assert metrics["hub_indicator_tables_applied_offset"] == counts.sent - 1
+        assert metrics["hub_indicator_tables_changelog_records_recovered_total"] > 0  # rebuilt after the kill
+        assert metrics["hub_indicator_tables_events_total"] >= 1
+        wait(lambda: scraped()["hub_indicator_tables_lag"] == 0, 10, "the lag gauge", worker.check)
     finally:
         worker.stop()
 

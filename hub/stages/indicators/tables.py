@@ -28,7 +28,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from hub.metrics import TablesMetrics
 from hub.net import require_free_port
 from hub.settings import Settings, get_settings
 from hub.stages.indicators.counts import apply, facts_of_key, group_rows
@@ -57,6 +59,7 @@ class Tables:
         # What /indicators/progress/ tells (the faust-tables benchmark reads it): monotonic times.
         self.progress: dict[str, Any] = {"started": time.monotonic(), "events": 0, "changelog_read": 0}
         progress = self.progress
+        self.metrics = metrics = TablesMetrics()
         expires = timedelta(days=settings.indicator_allowed_lateness_days + 62)  # two months back
 
         class AckedTable(faust.Table):  # type: ignore[type-arg]
@@ -75,6 +78,7 @@ class Tables:
 
             def apply_changelog_batch(self, batch: Any) -> None:
                 progress["changelog_read"] += len(batch)
+                metrics.recovered.inc(len(batch))
                 super().apply_changelog_batch(batch)
 
         self.app = app = faust.App(
@@ -114,6 +118,12 @@ class Tables:
                 {**tables.progress, "applied_offset": tables.applied_offset, "now": time.monotonic()}
             )
 
+        async def metrics_view(view: Any, request: Any) -> Any:
+            # the type as a header: aiohttp refuses a charset in content_type
+            return view.bytes(
+                generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+            )
+
         stalled = {"applied": -2}  # what the last check saw
 
         async def watch() -> None:
@@ -123,6 +133,8 @@ class Tables:
             consumer: Any = app.consumer
             tp, applied = tables.source_tp, tables.applied_offset
             position = await consumer.position(tp) if tp in consumer.assignment() else None
+            if tp in consumer.assignment():
+                metrics.lag.set(max(0, consumer.highwater(tp) - applied - 1))
             if position is not None and position > applied + 1 and applied == stalled["applied"]:
                 _log.warning(
                     "at offset %d with %d the last applied: reading again from %d",
@@ -136,6 +148,7 @@ class Tables:
         app.timer(3.0)(watch)
         app.page("/indicators/")(indicators)
         app.page("/indicators/progress/")(progress_view)
+        app.page("/metrics")(metrics_view)
 
     async def _recovered(self) -> None:
         markers = [held for (key, _), held in self.table.items() if key == MARKER]
@@ -145,6 +158,8 @@ class Tables:
         manager: Any = self.app.tables
         began = getattr(manager.recovery, "_recovery_started_at", None)  # faust's, monotonic
         self.progress["recovery_seconds"] = time.monotonic() - began if began else 0.0
+        self.metrics.recovery_seconds.set(self.progress["recovery_seconds"])
+        self.metrics.applied_offset.set(self.applied_offset)
         self.progress["keys"] = len(self.table.data) - len(markers)
         _log.info(
             "live counts recovered: %d keys, applied through offset %d", len(self.table.data), last["offset"]
@@ -185,6 +200,8 @@ class Tables:
             latest[MARKER] = {"offset": offset, "seq": event["seq"]}
             await self._changelog_acked()
             self.applied_offset = offset
+            self.metrics.applied_offset.set(offset)
+            self.metrics.events.inc()
             self.progress["events"] += 1
             self.progress.setdefault("first_applied", time.monotonic())
             self.progress["last_applied"] = time.monotonic()
