@@ -7,7 +7,8 @@ field first:
 
 - a **delta** (one per batch) adds ``n`` dossiers with those facts to the day's counts;
 - a **state** (when the stage starts, and after a batch it could not deliver) gives the counts
-  of every (day, dimension, value) in full, read from the SQL store, which is exact.
+  of every (day, dimension, value) in full, as the stage holds them (read back from the SQL
+  store, which is exact, and changed by every batch since).
 
 ``seq`` comes from the store and rises with every event. A table value, one per day and
 ``(dimension, value)``, is ``{"seq": last seq applied, "counts": {facts_key: n}}``; an event whose
@@ -23,8 +24,8 @@ from datetime import date
 from typing import Any, Literal
 
 from hub.stages.indicators.formulas import ALL, Facts
+from hub.stages.indicators.periods import Period, PeriodKind
 from hub.stages.indicators.records import Dossier
-from hub.stages.indicators.store import Tallies
 
 __all__ = [
     "LIVE_DIMENSIONS",
@@ -85,16 +86,14 @@ def delta_rows(added: Iterable[Dossier], synced: Iterable[Dossier] = ()) -> list
     return [[*where, n] for where, n in sorted(changes.items()) if n]
 
 
-def state_rows(tallies_by_dimension: Mapping[str, Tallies]) -> list[list[Any]]:
-    """Every count held, from the store's tallies of each live dimension (by day)."""
+def state_rows(live_counts: Mapping[tuple[Period, str, str], Mapping[Facts, int]]) -> list[list[Any]]:
+    """Every count held, by day: the day periods of the stage's live counts (read back from the
+    SQL store when it starts and after a failed batch, changed by every batch since)."""
     rows = []
-    for dimension, tallies in tallies_by_dimension.items():
-        for (day, value), tally in sorted(tallies.items(), key=lambda item: (str(item[0][0]), item[0][1])):
-            if day is None:
-                continue
-            rows += [
-                [day.isoformat(), dimension, value, facts_key(f), n] for f, n in sorted(tally.items()) if n
-            ]
+    for (period, dimension, value), tally in sorted(live_counts.items()):
+        if period.kind is PeriodKind.DAY:
+            day = period.first.isoformat()
+            rows += [[day, dimension, value, facts_key(f), n] for f, n in sorted(tally.items()) if n]
     return rows
 
 

@@ -113,19 +113,16 @@ class IndicatorStage:
     def _reload(self) -> None:
         """The counts in memory, read back from the store; every key is published again."""
         self.live = LiveCounts()
-        for dimension, tallies in self._tallies().items():
-            for (day, value), tally in tallies.items():
+        for dimension in LIVE_DIMENSIONS:
+            for (day, value), tally in self.store.tallies(dimension).items():
                 if day is not None:
                     self.live.add_tally(day, dimension, value, tally)
-
-    def _tallies(self) -> dict[str, Any]:
-        return {dimension: self.store.tallies(dimension) for dimension in LIVE_DIMENSIONS}
 
     def _counts_event(self, added: list[Dossier], synced: list[Dossier]) -> OutMessage:
         """The batch's counts event: its delta, or (after a start or a failed batch) the state."""
         seq = self.store.next_seq()
         if self._state_due:
-            body = event(seq, "state", state_rows(self._tallies()))
+            body = event(seq, "state", state_rows(self.live.counts))  # no second read of the store
             self._state_due = False
         else:
             body = event(seq, "delta", delta_rows(added, synced))

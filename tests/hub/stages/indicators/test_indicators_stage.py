@@ -21,7 +21,7 @@ from hub.db import connect
 from hub.metrics import HubMetrics
 from hub.province import load_province
 from hub.stages.indicators import DossierStore, IndicatorStage
-from hub.stages.indicators.counts import LIVE_DIMENSIONS, fold, group_rows, state_rows
+from hub.stages.indicators.counts import LIVE_DIMENSIONS, facts_key, fold, group_rows
 from hub.stages.indicators.formulas import INDICATOR_NAMES
 from hub.topics import (
     DEPARTMENT_TOPICS,
@@ -203,8 +203,13 @@ def folded(events: list[dict[str, Any]]) -> dict[Any, dict[str, int]]:
 
 
 def store_state(engine: sa.Engine) -> dict[Any, dict[str, int]]:
-    rows = state_rows({d: DossierStore(engine).tallies(d) for d in LIVE_DIMENSIONS})
-    return {key: counts for key, counts in group_rows(rows).items()}
+    store = DossierStore(engine)
+    return {
+        (day.isoformat(), dimension, value): {facts_key(f): n for f, n in tally.items() if n}
+        for dimension in LIVE_DIMENSIONS
+        for (day, value), tally in store.tallies(dimension).items()
+        if day is not None
+    }
 
 
 def test_counts_events_fold_into_the_stores_counts(codec: AvroCodec, engine: sa.Engine) -> None:
