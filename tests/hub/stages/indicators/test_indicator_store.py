@@ -55,3 +55,10 @@ def test_tallies_by_dimension_and_days(engine: sa.Engine) -> None:
         (NOV_3, "719"): Counter({BASE: 1}),
         (NOV_3, "718"): Counter({BASE: 1}),
     }
+
+
+def test_counts_events_are_numbered_upwards_across_stores_of_one_database(engine: sa.Engine) -> None:
+    first = DossierStore(engine)
+    numbers = [first.next_seq(), first.next_seq()]
+    numbers.append(DossierStore(engine).next_seq())  # a restarted stage continues the sequence
+    assert numbers == [1, 2, 3]
