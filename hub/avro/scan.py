@@ -9,14 +9,14 @@ A :class:`BatchScan` is the outcome: for every record, whether it is well formed
 the record decoders (:mod:`hub.avro.decoder`, fastavro) would find it, the spans of the
 top-level fields and the values captured on the way. What the scan cannot check field by
 field, that text is UTF-8, it checks with one count: the bytes of 0x80 and above in a record
-must all be accounted for by multi-byte varints and the raw bytes of doubles and floats,
+must all be accounted for by multi-byte varints and the raw bytes of doubles, floats and bytes,
 except for those inside strings, reported per record as ``text_high`` for the caller to
 account for (reconciliation compares the one string it expects to be non-ASCII, the name,
 byte for byte with the registry's).
 
 Only the shapes the hub's schemas use are scanned: records, enums, unions of ``null`` with
-one other type, strings, ints, longs (with their logical types), booleans, doubles, floats
-and nulls. :func:`scan_plan` returns None for anything else (bytes, fixed, arrays, maps),
+one other type, strings, ints, longs (with their logical types), booleans, doubles, floats,
+nulls and bytes. :func:`scan_plan` returns None for anything else (fixed, arrays, maps),
 and the caller decodes those records one by one.
 """
 
@@ -36,7 +36,9 @@ __all__ = ["BatchBuffer", "BatchScan", "ScanPlan", "scan_plan"]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 _PAD = 16  # zero bytes after the last record, so a read of up to ten varint bytes stays in range
-_SCANNED = frozenset({"string", "int", "long", "boolean", "double", "float", "null", "enum", "record"})
+_SCANNED = frozenset(
+    {"string", "bytes", "int", "long", "boolean", "double", "float", "null", "enum", "record"}
+)
 
 
 class BatchBuffer:
@@ -50,6 +52,7 @@ class BatchBuffer:
         self.joined = b"".join([*values, bytes(_PAD)])
         self.data = np.frombuffer(self.joined, np.uint8)
         self._high: IntArray | None = None
+        self._high_mask: BoolArray | None = None
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -63,6 +66,18 @@ class BatchBuffer:
                 high[filled] = np.add.reduceat(self.data >= 0x80, self.starts[filled], dtype=np.int64)
             self._high = high
         return self._high
+
+    def high_in(self, starts: IntArray, ends: IntArray) -> IntArray:
+        """How many bytes of 0x80 and above each span ``starts[i]:ends[i]`` of the buffer holds."""
+        if self._high_mask is None:
+            self._high_mask = self.data >= 0x80
+        if not len(starts):
+            return np.zeros(0, np.int64)
+        at = np.empty(2 * len(starts), np.int64)
+        at[0::2], at[1::2] = starts, np.maximum(starts, np.minimum(ends, len(self.data) - 1))
+        high = np.add.reduceat(self._high_mask, at, dtype=np.int64)[0::2]
+        high[at[0::2] == at[1::2]] = 0  # reduceat gives an empty span its first byte
+        return high  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -157,7 +172,7 @@ class ScanPlan:
     """How to scan some fields of one record schema, and which values to capture on the way.
 
     ``capture`` names paths of fields (``"citizen.SoDinhDanh"``): a string's start and length,
-    a number's or an enum's value, and for a union whether it is there.
+    a number's, a boolean's (0 or 1) or an enum's value, and for a union whether it is there.
     """
 
     def __init__(self, fields: list[dict[str, Any]], capture: frozenset[str]) -> None:
@@ -191,6 +206,13 @@ class ScanPlan:
             if path in self.capture:
                 out.values[path], out.lengths[path] = cursor.p, size
             cursor.advance(size, active)
+        elif kind == "bytes":  # taken as they are: their high bytes are not text
+            size = cursor.varint(active)
+            cursor.fail(size < 0, active)
+            size = np.clip(size, 0, cursor.end - cursor.p + 1)
+            high = cursor.buffer.high_in(cursor.p, cursor.p + size)
+            cursor.known_high += high if active is None else np.where(active, high, 0)
+            cursor.advance(size, active)
         elif kind in ("int", "long"):
             value = cursor.varint(active)
             bounds = _RANGES.get(schema.get("logicalType", "") if isinstance(schema, dict) else "")
@@ -206,6 +228,8 @@ class ScanPlan:
         elif kind == "boolean":
             byte = cursor.u8(cursor.p)
             cursor.fail(byte > 1, active)
+            if path in self.capture:
+                out.values[path] = byte
             cursor.advance(1, active)
         elif kind in ("double", "float"):
             self._raw(8 if kind == "double" else 4, cursor, active)

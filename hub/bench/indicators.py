@@ -109,7 +109,7 @@ def _follow(worker: subprocess.Popen[bytes], log: Path, records: int) -> tuple[d
             raise HubError(
                 f"bench: the indicators stage stopped or stalled: {log.read_text(errors='replace')[-1500:]}"
             )
-        time.sleep(0.05)
+        time.sleep(0.25)  # each scrape takes the stage's process from its work
         found = scraped(log, 'hub_stage_records_consumed_total{stage="indicators"')
         if found is None:
             continue

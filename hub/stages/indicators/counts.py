@@ -25,7 +25,6 @@ from typing import Any, Literal
 
 from hub.stages.indicators.formulas import ALL, Facts
 from hub.stages.indicators.periods import Period, PeriodKind
-from hub.stages.indicators.records import Dossier
 
 __all__ = [
     "LIVE_DIMENSIONS",
@@ -57,27 +56,13 @@ def facts_of_key(key: str) -> Facts:
     return Facts(*(bit == "1" for bit in key))
 
 
-def delta_rows(added: Iterable[Dossier], synced: Iterable[Dossier] = ()) -> list[list[Any]]:
-    """A batch's change to the counts: the dossiers counted for the first time, and those the
-    exchange has just acknowledged (moved from their unsynced facts to their synced ones).
-
-    Dossiers are grouped by what the counts tell apart first, so the work per dossier is one
-    tuple; a dossier without a receipt date is in no count (out of every denominator)."""
-    groups: Counter[tuple[date | None, str, str, Facts]] = Counter()
-    for dossier in added:
-        groups[dossier.received_on, dossier.department, dossier.district, dossier.facts] += 1
-    for dossier in synced:
-        day, department, district, facts = (
-            dossier.received_on,
-            dossier.department,
-            dossier.district,
-            dossier.facts,
-        )
-        groups[day, department, district, facts._replace(synced=False)] -= 1
-        groups[day, department, district, facts] += 1
+def delta_rows(change: Mapping[tuple[date, str, str, Facts], int]) -> list[list[Any]]:
+    """A batch's change to the counts (:class:`~hub.stages.indicators.records.Change`: the
+    dossiers counted for the first time, and those the exchange has just acknowledged, moved from
+    their unsynced facts to their synced ones) as rows, per day and live dimension."""
     changes: Counter[tuple[str, str, str, str]] = Counter()
-    for (day, department, district, facts), n in groups.items():
-        if day is None or not n:
+    for (day, department, district, facts), n in change.items():
+        if not n:
             continue
         day_iso, key = day.isoformat(), facts_key(facts)
         changes[day_iso, "province", ALL, key] += n

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 __all__ = [
@@ -30,6 +31,8 @@ __all__ = [
     "Ratio",
     "Tally",
     "evaluate",
+    "facts_bits",
+    "facts_from_bits",
     "facts_of",
     "on_time",
     "received_on",
@@ -78,6 +81,19 @@ class Facts(NamedTuple):
 
 
 Tally = Mapping[Facts, int]  # how many dossiers share each Facts
+
+
+@lru_cache(maxsize=1 << 14)
+def facts_bits(facts: Facts) -> int:
+    """``facts`` as bits, the first field lowest (how the store and a batch's columns hold them)."""
+    return sum(1 << i for i, fact in enumerate(facts) if fact)
+
+
+@lru_cache(maxsize=1 << 14)
+def facts_from_bits(bits: int) -> Facts:
+    return Facts(*(bool(bits >> i & 1) for i in range(len(Facts._fields))))
+
+
 Rule = Callable[[Facts], bool]
 
 

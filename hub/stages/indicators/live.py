@@ -1,20 +1,19 @@
-"""The indicators' counts in memory, by period and dimension, changed one dossier at a time.
+"""The indicators' counts in memory, by period and dimension, changed a batch at a time.
 
-The stage adds each dossier it counts for the first time (and moves a dossier from unsynced to
-synced when the exchange acknowledges it); what changed since the last call to :meth:`touched`
-is what it publishes. On start the counts are read back from the SQL store.
+The stage adds each batch's change: the dossiers it counts for the first time, and those the
+exchange acknowledged (moved from their unsynced facts to their synced ones); what changed
+since the last call to :meth:`touched` is what it publishes. On start the counts are read back
+from the SQL store.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from datetime import date
 
 from hub.stages.indicators.formulas import ALL, Facts
 from hub.stages.indicators.periods import Period, PeriodKind, periods_of
-from hub.stages.indicators.records import Dossier
 
 __all__ = ["Key", "LiveCounts"]
 
@@ -29,15 +28,13 @@ class LiveCounts:
         self._touched: set[Key] = set()
         self.latest: dict[PeriodKind, Period] = {}
 
-    def add(self, dossiers: Iterable[Dossier], sign: int = 1) -> None:
-        """Count ``dossiers`` (``sign`` -1: uncount them); a batch's dossiers are grouped first,
-        so the counts change once per group, not once per dossier."""
-        groups = Counter(
-            (d.received_on, d.department, d.district, d.facts) for d in dossiers if d.received_on is not None
-        )  # a dossier without a receipt date is out of every denominator and every numerator
-        for (day, department, district, facts), n in groups.items():
-            members = (("province", ALL), ("department", department), ("district", district))
-            self._add(day, members, facts, sign * n)
+    def add(self, change: Mapping[tuple[date, str, str, Facts], int]) -> None:
+        """Apply a batch's change (:meth:`~hub.stages.indicators.records.Dossiers.change`): the
+        counts change once per group of dossiers, not once per dossier."""
+        for (day, department, district, facts), n in change.items():
+            if n:
+                members = (("province", ALL), ("department", department), ("district", district))
+                self._add(day, members, facts, n)
 
     def add_tally(self, day: date, dimension: str, value: str, tally: Mapping[Facts, int]) -> None:
         """Counts read back from the store: ``tally`` of the dossiers received on ``day``."""
@@ -57,12 +54,6 @@ class LiveCounts:
                     del counts[facts]
                 self._touched.add(key)
 
-    def synced(self, dossiers: Iterable[Dossier]) -> None:
-        """Dossiers (with ``synced`` now true) that the exchange has just acknowledged."""
-        now = list(dossiers)
-        self.add((_unsynced(d) for d in now), -1)
-        self.add(now)
-
     def touched(self) -> set[Key]:
         """The keys changed since the last call."""
         touched, self._touched = self._touched, set()
@@ -70,7 +61,3 @@ class LiveCounts:
 
     def is_latest(self, period: Period) -> bool:
         return self.latest.get(period.kind) == period
-
-
-def _unsynced(dossier: Dossier) -> Dossier:
-    return replace(dossier, facts=dossier.facts._replace(synced=False))

@@ -12,17 +12,28 @@ gives the same facts, whatever the order it is read in.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
 from hub.province import Province
-from hub.stages.indicators.formulas import Facts, facts_of, received_on
+from hub.stages.indicators.formulas import Facts, facts_bits, facts_from_bits, facts_of, received_on
 
-__all__ = ["UNKNOWN", "UNVERIFIED", "Dossier", "Exclusion", "dossier_of", "too_late"]
+__all__ = [
+    "UNKNOWN",
+    "UNVERIFIED",
+    "Change",
+    "Dossier",
+    "Dossiers",
+    "Exclusion",
+    "dossier_of",
+    "synced_change",
+    "too_late",
+]
 
 UNVERIFIED = "unverified"  # the residence of a dossier whose citizen reconciliation did not match
 UNKNOWN = "unknown"  # a code that is not in the province's reference data
@@ -54,6 +65,99 @@ class Dossier:
     received_on: date | None
     facts: Facts
     exclusions: tuple[Exclusion, ...] = ()
+
+
+# What a batch changes in the counts: dossiers (+n, or -n) per day, department, district and facts.
+Change = Counter[tuple[date, str, str, Facts]]
+
+
+@dataclass
+class Dossiers:
+    """A batch of dossiers as columns, in batch order (``row``: each one's index in the batch);
+    facts as bits (:func:`~hub.stages.indicators.formulas.facts_bits`). Iterating gives
+    :class:`Dossier` objects."""
+
+    row: list[int] = field(default_factory=list)
+    record_id: list[str] = field(default_factory=list)
+    department: list[str] = field(default_factory=list)
+    procedure: list[str] = field(default_factory=list)
+    district: list[str] = field(default_factory=list)
+    commune: list[str] = field(default_factory=list)
+    received_on: list[date | None] = field(default_factory=list)
+    facts: list[int] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, dossiers: Iterable[Dossier]) -> Dossiers:
+        out = cls()
+        for i, dossier in enumerate(dossiers):
+            out.append(i, dossier)
+        return out
+
+    def append(self, row: int, dossier: Dossier) -> None:
+        self.row.append(row)
+        self.record_id.append(dossier.record_id)
+        self.department.append(dossier.department)
+        self.procedure.append(dossier.procedure)
+        self.district.append(dossier.district)
+        self.commune.append(dossier.commune)
+        self.received_on.append(dossier.received_on)
+        self.facts.append(facts_bits(dossier.facts))
+
+    def columns(self) -> tuple[list[Any], ...]:
+        return (
+            self.row,
+            self.record_id,
+            self.department,
+            self.procedure,
+            self.district,
+            self.commune,
+            self.received_on,
+            self.facts,
+        )
+
+    def take(self, indexes: Iterable[int]) -> Dossiers:
+        """The dossiers at ``indexes`` (positions in these columns), in that order."""
+        at = list(indexes)
+        return Dossiers(*([column[i] for i in at] for column in self.columns()))
+
+    def merged(self, other: Dossiers) -> Dossiers:
+        """These and ``other`` together, in batch order."""
+        if not other.row:
+            return self
+        if not self.row:
+            return other
+        both = [a + b for a, b in zip(self.columns(), other.columns(), strict=True)]
+        order = sorted(range(len(both[0])), key=both[0].__getitem__)
+        return Dossiers(*([column[i] for i in order] for column in both))
+
+    def change(self) -> Change:
+        """What counting these dossiers changes; those without a receipt date are in no count."""
+        grouped = Counter(zip(self.received_on, self.department, self.district, self.facts, strict=True))
+        change: Change = Counter()
+        for (day, department, district, bits), n in grouped.items():
+            if day is not None:
+                change[day, department, district, facts_from_bits(bits)] += n
+        return change
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+    def __iter__(self) -> Iterator[Dossier]:
+        for _, record_id, department, procedure, district, commune, day, bits in zip(
+            *self.columns(), strict=True
+        ):
+            yield Dossier(record_id, department, procedure, district, commune, day, facts_from_bits(bits))
+
+
+def synced_change(dossiers: Iterable[Dossier]) -> Change:
+    """What the exchange's acknowledgement of ``dossiers`` (their facts now synced) changes:
+    each moves from its unsynced facts to its synced ones."""
+    change: Change = Counter()
+    for d in dossiers:
+        if d.received_on is not None:
+            change[d.received_on, d.department, d.district, d.facts._replace(synced=False)] -= 1
+            change[d.received_on, d.department, d.district, d.facts] += 1
+    return change
 
 
 def dossier_of(

@@ -1,6 +1,8 @@
 """The indicators stage: dossiers (reconciled or rejected) and the exchange's acknowledgements
 in, indicator snapshots out.
 
+The batch's reconciled records are read a field at a time across the batch (:mod:`.batch`);
+what that path leaves, and the rejected records, are decoded one by one (:mod:`.records`).
 Each batch's dossiers are recorded once per record id in SQL (:mod:`.store`), which decides
 what is new; the new ones change the counts in memory (:mod:`.live`), and every changed
 (indicator, dimension, value, period) is published on ``lgsp.indicators``, keyed so that a
@@ -16,6 +18,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+import numpy as np
 import orjson
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
 
@@ -25,10 +28,19 @@ from hub.kafka.stage import Headers, OutMessage, dead_letter
 from hub.metrics import HubMetrics
 from hub.province import Province, load_province
 from hub.runtime import Runtime
+from hub.stages.indicators.batch import BatchRead, BatchReader
 from hub.stages.indicators.counts import LIVE_DIMENSIONS, delta_rows, event, state_rows
 from hub.stages.indicators.formulas import INDICATORS, evaluate
 from hub.stages.indicators.live import Key, LiveCounts
-from hub.stages.indicators.records import Dossier, Exclusion, dossier_of, too_late
+from hub.stages.indicators.records import (
+    Change,
+    Dossier,
+    Dossiers,
+    Exclusion,
+    dossier_of,
+    synced_change,
+    too_late,
+)
 from hub.stages.indicators.store import DossierStore
 from hub.topics import (
     EXCHANGE_ACKS,
@@ -105,6 +117,7 @@ class IndicatorStage:
         self._excluded: Counter[tuple[str, str]] = Counter()  # (reason, department), until committed
         self._published: set[Key] = set()
         self.live = LiveCounts()
+        self.reader = BatchReader(codec, province, allowed_lateness)
         self._state_due = True  # the next batch tells the faust tables the full state (.counts)
         self._reload()
         for reason in Exclusion:
@@ -118,21 +131,28 @@ class IndicatorStage:
                 if day is not None:
                     self.live.add_tally(day, dimension, value, tally)
 
-    def _counts_event(self, added: list[Dossier], synced: list[Dossier]) -> OutMessage:
+    def _counts_event(self, change: Change) -> OutMessage:
         """The batch's counts event: its delta, or (after a start or a failed batch) the state."""
         seq = self.store.next_seq()
         if self._state_due:
             body = event(seq, "state", state_rows(self.live.counts))  # no second read of the store
             self._state_due = False
         else:
-            body = event(seq, "delta", delta_rows(added, synced))
+            body = event(seq, "delta", delta_rows(change))
         return OutMessage(INDICATORS_COUNTS.name, None, orjson.dumps(body))
 
     def process(self, batch: list[Message]) -> list[OutMessage]:
-        dossiers: list[Dossier] = []
+        read = self._read_batch(batch)
+        done, late = set(read.rows), set(read.late)
+        self._excluded.update(read.excluded)
+        single = Dossiers()
         acked: list[str] = []
         outputs: list[OutMessage] = []
-        for message in batch:
+        for i, message in enumerate(batch):
+            if i in done:
+                if i in late:
+                    outputs.append(_late(message))
+                continue
             published_at = _published_at(message)
             try:
                 found = self._read(message, published_at, acked)
@@ -147,14 +167,31 @@ class IndicatorStage:
                 continue
             for reason in found.exclusions:
                 self._excluded[reason.value, found.department] += 1
-            dossiers.append(found)
-        added = self.store.add(dossiers)
-        synced = self.store.sync(acked)
-        self.live.add(added)
-        self.live.synced(synced)
-        counts = self._counts_event(added, synced)
+            single.append(i, found)
+        added = self.store.add(read.counted.merged(single))
+        change = added.change()
+        change.update(synced_change(self.store.sync(acked)))
+        self.live.add(change)
+        counts = self._counts_event(change)
         snapshots = snapshot_messages(self.live, self.live.touched(), self._encode, datetime.now(UTC))
         return [counts, *snapshots, *outputs]
+
+    def _read_batch(self, batch: list[Message]) -> BatchRead:
+        """The batch's reconciled records that the batch path decides (rows: batch indexes)."""
+        at = [i for i, message in enumerate(batch) if message.topic() == RECONCILED.name]
+        if not at:
+            return BatchRead()
+        values, published = [], np.empty(len(at), np.int64)
+        for k, i in enumerate(at):
+            message = batch[i]
+            values.append(message.value() or b"")
+            kind, millis = message.timestamp()
+            published[k] = -1 if kind == TIMESTAMP_NOT_AVAILABLE else millis
+        read = self.reader.read(values, published)
+        if len(at) < len(batch):  # indexes among the reconciled records → in the batch
+            read.rows, read.late = [at[r] for r in read.rows], [at[r] for r in read.late]
+            read.counted.row = [at[r] for r in read.counted.row]
+        return read
 
     def _read(self, message: Message, published_at: datetime, acked: list[str]) -> Dossier | None:
         topic = message.topic()

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from datetime import date
-from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -23,8 +21,8 @@ from sqlalchemy.engine import Engine
 
 from hub.db import connection, create_tables, json_rows, metadata
 from hub.errors import DatabaseError
-from hub.stages.indicators.formulas import Facts
-from hub.stages.indicators.records import Dossier
+from hub.stages.indicators.formulas import Facts, facts_from_bits
+from hub.stages.indicators.records import Dossier, Dossiers
 
 __all__ = ["DIMENSIONS", "DossierStore", "Tallies"]
 
@@ -74,7 +72,7 @@ class DossierStore:
         self._add = self._insert_from_json()
 
     def _insert_from_json(self) -> Any:
-        """Insert-or-ignore of a JSON batch (see :func:`_row`), ``synced`` when the exchange's
+        """Insert-or-ignore of a JSON batch (rows of :data:`_ROW`), ``synced`` when the exchange's
         acknowledgement came first; returns the record ids stored and their ``synced``."""
         rows, cell = json_rows(self.engine, "rows")
         values = {name: cell(i, dossiers.c[name].type) for i, name in enumerate(_ROW)}
@@ -98,23 +96,32 @@ class DossierStore:
         if self._postgres:
             conn.execute(sa.text("select pg_advisory_xact_lock(7466)"))
 
-    def add(self, batch: Sequence[Dossier]) -> list[Dossier]:
+    def add(self, batch: Dossiers | Sequence[Dossier]) -> Dossiers:
         """Record dossiers; those not held before come back (with ``synced`` set when their
         acknowledgement came first), the others are left as they were."""
-        first: dict[str, Dossier] = {}
-        for d in batch:
-            first.setdefault(d.record_id, d)  # a record id twice in one batch: its first
-        if not first:
-            return []
-        rows = orjson.dumps([_row(d) for d in first.values()]).decode()
+        given = batch if isinstance(batch, Dossiers) else Dossiers.of(batch)
+        ids = given.record_id
+        if len(set(ids)) == len(ids):
+            first = given
+        else:  # a record id twice in one batch: its first
+            at: dict[str, int] = {}
+            for i, record_id in enumerate(ids):
+                at.setdefault(record_id, i)
+            first = given.take(sorted(at.values()))
+        if not first.row:
+            return first
+        unsynced = [bits & ~_SYNCED for bits in first.facts]
+        columns = (first.record_id, first.department, first.procedure, first.district, first.commune)
+        rows = orjson.dumps(list(zip(*columns, first.received_on, unsynced, strict=True))).decode()
         with connection(self.engine, "record dossiers", write=True) as conn:
             self._serialize(conn)
             new = {row[0]: row[1] for row in conn.execute(self._add, {"rows": rows})}
-        stored = [d for d in first.values() if d.record_id in new]
-        return [
-            replace(d, facts=d.facts._replace(synced=True)) if new[d.record_id] & _SYNCED else d
-            for d in stored
-        ]
+        if len(new) == len(first.row) and not any(bits & _SYNCED for bits in new.values()):
+            first.facts = unsynced
+            return first
+        stored = first.take(i for i, record_id in enumerate(first.record_id) if record_id in new)
+        stored.facts = [new[record_id] for record_id in stored.record_id]
+        return stored
 
     def sync(self, record_ids: Iterable[str]) -> list[Dossier]:
         """Mark dossiers acknowledged by the exchange; those that changed come back, synced."""
@@ -166,7 +173,7 @@ class DossierStore:
         with connection(self.engine, "count dossiers") as conn:
             for row in conn.execute(query):
                 day, value, bits, n = row[0], row[1], row[2], row[3]
-                tallies.setdefault((_day(day), str(value)), Counter())[_facts(bits)] += int(n)
+                tallies.setdefault((_day(day), str(value)), Counter())[facts_from_bits(bits)] += int(n)
         return tallies
 
     def latest_day(self) -> date | None:
@@ -177,23 +184,6 @@ class DossierStore:
     def count(self) -> int:
         with connection(self.engine, "count dossiers") as conn:
             return int(conn.scalar(sa.select(sa.func.count()).select_from(dossiers)) or 0)
-
-
-def _row(dossier: Dossier) -> list[Any]:
-    """A dossier as :data:`_ROW` in a JSON batch (synced is the store's to decide)."""
-    day = dossier.received_on.isoformat() if dossier.received_on else None
-    head = [dossier.record_id, dossier.department, dossier.procedure, dossier.district, dossier.commune, day]
-    return [*head, _bits(dossier.facts) & ~_SYNCED]
-
-
-@lru_cache(maxsize=1 << 14)
-def _bits(facts: Facts) -> int:
-    return sum(1 << i for i, fact in enumerate(facts) if fact)
-
-
-@lru_cache(maxsize=1 << 14)
-def _facts(bits: int) -> Facts:
-    return Facts(*(bool(bits >> i & 1) for i in range(len(Facts._fields))))
 
 
 def _day(value: Any) -> date | None:
@@ -209,5 +199,5 @@ def _dossier(row: Any) -> Dossier:
         row["district"],
         row["commune"],
         _day(row["received_on"]),
-        _facts(row["facts"]),
+        facts_from_bits(row["facts"]),
     )

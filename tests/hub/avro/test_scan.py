@@ -171,7 +171,11 @@ def test_dates_a_decoder_cannot_represent_do_not_scan() -> None:
 
 
 def test_shapes_it_does_not_read_have_no_plan() -> None:
-    for kind in ({"type": "array", "items": "int"}, {"type": "map", "values": "int"}, "bytes"):
+    for kind in (
+        {"type": "array", "items": "int"},
+        {"type": "map", "values": "int"},
+        {"type": "fixed", "name": "F", "size": 2},
+    ):
         schema = fastavro.parse_schema(
             {"type": "record", "name": "R", "fields": [{"name": "f", "type": kind}]}
         )
@@ -183,3 +187,40 @@ def test_a_batch_buffer_of_empty_values() -> None:
     buffer = BatchBuffer([b"", b"\x00", b""])
     assert buffer.lengths.tolist() == [0, 1, 0]
     assert buffer.high_bytes().tolist() == [0, 0, 0]
+
+
+BYTES_SCHEMA = {
+    "type": "record",
+    "name": "R",
+    "fields": [
+        {"name": "text", "type": "string"},
+        {"name": "blob", "type": "bytes"},
+        {"name": "flag", "type": "boolean"},
+        {"name": "maybe", "type": ["null", "bytes"]},
+    ],
+}
+
+
+def test_bytes_are_read_past_and_their_high_bytes_are_not_text() -> None:
+    schema = fastavro.parse_schema(BYTES_SCHEMA)
+    rows = [
+        {"text": "ắ", "blob": b"\xff\x80\x00", "flag": True, "maybe": None},
+        {"text": "a", "blob": b"", "flag": False, "maybe": b"\x90" * 200},
+        {"text": "", "blob": bytes(range(256)), "flag": True, "maybe": b""},
+    ]
+    values = [_encode(schema, r) for r in rows]
+    _, scan = _scan(schema, values, frozenset({"flag", "maybe"}))
+    assert scan.ok.tolist() == [True, True, True]
+    assert scan.text_high.tolist() == [len("ắ".encode()), 0, 0]
+    assert scan.values["flag"].tolist() == [1, 0, 1]
+    assert scan.present["maybe"].tolist() == [False, True, True]
+    damaged = [values[0][:-2], values[1] + b"\x00", values[2][:2] + b"\x05" + values[2][3:]]
+    assert _scan(schema, damaged, frozenset())[1].ok.tolist() == [False, False, False]
+    for value in damaged:
+        assert not _decodes(schema, value)
+
+
+def test_the_high_bytes_of_spans() -> None:
+    buffer = BatchBuffer([b"\x80a\xff", b"", b"\x90\x90"])
+    starts, ends = np.array([0, 1, 3, 3, 0]), np.array([3, 3, 3, 5, 5])
+    assert buffer.high_in(starts, ends).tolist() == [2, 1, 0, 2, 4]
