@@ -35,6 +35,7 @@ __all__ = ["BatchBuffer", "BatchScan", "ScanPlan", "scan_plan"]
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
+_SHORT = 64  # spans up to this long are counted byte by byte, longer ones over the buffer
 _PAD = 16  # zero bytes after the last record, so a read of up to ten varint bytes stays in range
 _SCANNED = frozenset(
     {"string", "bytes", "int", "long", "boolean", "double", "float", "null", "enum", "record"}
@@ -69,10 +70,16 @@ class BatchBuffer:
 
     def high_in(self, starts: IntArray, ends: IntArray) -> IntArray:
         """How many bytes of 0x80 and above each span ``starts[i]:ends[i]`` of the buffer holds."""
-        if self._high_mask is None:
-            self._high_mask = self.data >= 0x80
         if not len(starts):
             return np.zeros(0, np.int64)
+        widest = int((ends - starts).max())
+        if widest <= _SHORT:  # short spans: read them, not the whole buffer
+            offsets = np.arange(widest)
+            inside = offsets < (ends - starts)[:, None]
+            index = np.minimum(starts[:, None] + offsets, len(self.data) - 1)
+            return ((self.data[index] >= 0x80) & inside).sum(axis=1)  # type: ignore[no-any-return]
+        if self._high_mask is None:
+            self._high_mask = self.data >= 0x80
         at = np.empty(2 * len(starts), np.int64)
         at[0::2], at[1::2] = starts, np.maximum(starts, np.minimum(ends, len(self.data) - 1))
         high = np.add.reduceat(self._high_mask, at, dtype=np.int64)[0::2]
@@ -175,9 +182,10 @@ class ScanPlan:
     a number's, a boolean's (0 or 1) or an enum's value, and for a union whether it is there.
     """
 
-    def __init__(self, fields: list[dict[str, Any]], capture: frozenset[str]) -> None:
+    def __init__(self, fields: list[dict[str, Any]], capture: frozenset[str], text: bool = True) -> None:
         self.fields = fields
         self.capture = capture
+        self.text = text
 
     def scan(self, buffer: BatchBuffer, rows: IntArray, start: IntArray) -> BatchScan:
         """Scan the fields of the records ``rows`` of ``buffer``, each from its ``start``."""
@@ -210,8 +218,9 @@ class ScanPlan:
             size = cursor.varint(active)
             cursor.fail(size < 0, active)
             size = np.clip(size, 0, cursor.end - cursor.p + 1)
-            high = cursor.buffer.high_in(cursor.p, cursor.p + size)
-            cursor.known_high += high if active is None else np.where(active, high, 0)
+            if self.text:
+                high = cursor.buffer.high_in(cursor.p, cursor.p + size)
+                cursor.known_high += high if active is None else np.where(active, high, 0)
             cursor.advance(size, active)
         elif kind in ("int", "long"):
             value = cursor.varint(active)
@@ -260,14 +269,19 @@ class ScanPlan:
 
 
 def scan_plan(
-    expanded: Any, capture: frozenset[str] = frozenset(), first: int = 0, last: int | None = None
+    expanded: Any,
+    capture: frozenset[str] = frozenset(),
+    first: int = 0,
+    last: int | None = None,
+    text: bool = True,
 ) -> ScanPlan | None:
     """A plan for fields ``first`` to ``last`` of the fastavro-parsed, expanded record schema,
-    or None if one of them has a shape the scan does not read."""
+    or None if one of them has a shape the scan does not read. Not ``text``: the caller will
+    not read ``text_high``, so the high bytes of ``bytes`` fields are not counted."""
     if not isinstance(expanded, dict) or expanded.get("type") != "record":
         return None
     fields = expanded["fields"][first:last]
-    return ScanPlan(fields, capture) if all(_scannable(f["type"]) for f in fields) else None
+    return ScanPlan(fields, capture, text) if all(_scannable(f["type"]) for f in fields) else None
 
 
 def _scannable(schema: Any) -> bool:

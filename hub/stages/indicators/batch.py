@@ -124,7 +124,7 @@ class BatchReader:
         if shapes != _SHAPES or names != _FIELDS:
             return None
         head = scan_plan(expanded, frozenset(_SHAPES), 0, _HEAD)
-        tail = scan_plan(expanded, frozenset(), _HEAD)
+        tail = scan_plan(expanded, frozenset(), _HEAD, text=False)  # its text is never decoded
         return None if head is None or tail is None else (head, tail)
 
     def read(self, values: Sequence[bytes], published_ms: IntArray) -> BatchRead:
@@ -265,7 +265,7 @@ class BatchReader:
         scan = head.scan(buffer, rows, starts[rows] + HEADER_SIZE)
         head_end, head_known = scan.end.copy(), scan.known_high.copy()
         scan.then(np.arange(len(rows)), tail.scan(buffer, rows, head_end))
-        scan.finish(buffer, rows)
+        scan.ok &= scan.end == buffer.ends[rows]  # to the last byte (text: see _text_ok)
         return rows, _Scan(scan, head_end, head_known)
 
     def _text_ok(self, buffer: BatchBuffer, scanned: _Scan) -> BoolArray:

@@ -21,9 +21,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import date
+from functools import lru_cache
 from typing import Any, Literal
 
-from hub.stages.indicators.formulas import ALL, Facts
+from hub.stages.indicators.formulas import ALL, Facts, facts_from_bits
 from hub.stages.indicators.periods import Period, PeriodKind
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "Value",
     "apply",
     "apply_delta",
+    "bits_key",
     "delta_rows",
     "event",
     "facts_key",
@@ -52,33 +54,39 @@ def facts_key(facts: Facts) -> str:
     return "".join("1" if fact else "0" for fact in facts)
 
 
+@lru_cache(maxsize=1 << 14)
+def bits_key(bits: int) -> str:
+    """The facts_key of facts held as bits."""
+    return facts_key(facts_from_bits(bits))
+
+
 def facts_of_key(key: str) -> Facts:
     return Facts(*(bit == "1" for bit in key))
 
 
-def delta_rows(change: Mapping[tuple[date, str, str, Facts], int]) -> list[list[Any]]:
+def delta_rows(change: Mapping[tuple[date, str, str, int], int]) -> list[list[Any]]:
     """A batch's change to the counts (:class:`~hub.stages.indicators.records.Change`: the
     dossiers counted for the first time, and those the exchange has just acknowledged, moved from
     their unsynced facts to their synced ones) as rows, per day and live dimension."""
     changes: Counter[tuple[str, str, str, str]] = Counter()
-    for (day, department, district, facts), n in change.items():
+    for (day, department, district, bits), n in change.items():
         if not n:
             continue
-        day_iso, key = day.isoformat(), facts_key(facts)
+        day_iso, key = day.isoformat(), bits_key(bits)
         changes[day_iso, "province", ALL, key] += n
         changes[day_iso, "department", department, key] += n
         changes[day_iso, "district", district, key] += n
     return [[*where, n] for where, n in sorted(changes.items()) if n]
 
 
-def state_rows(live_counts: Mapping[tuple[Period, str, str], Mapping[Facts, int]]) -> list[list[Any]]:
+def state_rows(live_counts: Mapping[tuple[Period, str, str], Mapping[int, int]]) -> list[list[Any]]:
     """Every count held, by day: the day periods of the stage's live counts (read back from the
     SQL store when it starts and after a failed batch, changed by every batch since)."""
     rows = []
     for (period, dimension, value), tally in sorted(live_counts.items()):
         if period.kind is PeriodKind.DAY:
             day = period.first.isoformat()
-            rows += [[day, dimension, value, facts_key(f), n] for f, n in sorted(tally.items()) if n]
+            rows += [[day, dimension, value, bits_key(b), n] for b, n in sorted(tally.items()) if n]
     return rows
 
 

@@ -4,60 +4,124 @@ The stage adds each batch's change: the dossiers it counts for the first time, a
 exchange acknowledged (moved from their unsynced facts to their synced ones); what changed
 since the last call to :meth:`touched` is what it publishes. On start the counts are read back
 from the SQL store.
+
+Facts are held as bits (:func:`~hub.stages.indicators.formulas.facts_bits`) and the counts
+as period → dimension → value → bits → dossiers, so that a batch's change costs a few
+dictionary operations per group of dossiers; :meth:`LiveCounts.tally` gives one key's counts
+as the formulas read them.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import date
+from functools import lru_cache
 
-from hub.stages.indicators.formulas import ALL, Facts
+from hub.stages.indicators.formulas import ALL, Facts, facts_bits, facts_from_bits
 from hub.stages.indicators.periods import Period, PeriodKind, periods_of
+from hub.stages.indicators.records import Change
 
-__all__ = ["Key", "LiveCounts"]
+__all__ = ["Bits", "Key", "LiveCounts"]
 
 Key = tuple[Period, str, str]  # period, dimension, value
+Bits = dict[int, int]  # facts as bits → dossiers
 
 
 class LiveCounts:
-    """How many dossiers share each Facts, per (period, dimension, value)."""
+    """How many dossiers share each set of facts, per (period, dimension, value)."""
 
     def __init__(self) -> None:
-        self.counts: dict[Key, Counter[Facts]] = {}
+        self._periods: dict[Period, dict[str, dict[str, Bits]]] = {}
         self._touched: set[Key] = set()
         self.latest: dict[PeriodKind, Period] = {}
 
-    def add(self, change: Mapping[tuple[date, str, str, Facts], int]) -> None:
-        """Apply a batch's change (:meth:`~hub.stages.indicators.records.Dossiers.change`): the
-        counts change once per group of dossiers, not once per dossier."""
-        for (day, department, district, facts), n in change.items():
+    def add(self, change: Change) -> None:
+        """Apply a batch's change (:meth:`~hub.stages.indicators.records.Dossiers.change`)."""
+        by_day: dict[date, list[tuple[str, str, int, int]]] = {}
+        for (day, department, district, bits), n in change.items():
             if n:
-                members = (("province", ALL), ("department", department), ("district", district))
-                self._add(day, members, facts, n)
+                by_day.setdefault(day, []).append((department, district, bits, n))
+        for day, items in by_day.items():
+            departments = {department for department, _, _, _ in items}
+            districts = {district for _, district, _, _ in items}
+            for period in _periods_of(day):
+                self._seen(period)
+                dims = self._periods.setdefault(period, {})
+                province = _bits_of(dims.setdefault("province", {}), ALL)
+                by_department, by_district = (
+                    dims.setdefault("department", {}),
+                    dims.setdefault("district", {}),
+                )
+                for department, district, bits, n in items:
+                    for counts in (
+                        province,
+                        _bits_of(by_department, department),
+                        _bits_of(by_district, district),
+                    ):
+                        total = counts.get(bits, 0) + n
+                        if total:
+                            counts[bits] = total
+                        else:
+                            del counts[bits]
+                self._touched.add((period, "province", ALL))
+                self._touched.update((period, "department", d) for d in departments)
+                self._touched.update((period, "district", d) for d in districts)
 
     def add_tally(self, day: date, dimension: str, value: str, tally: Mapping[Facts, int]) -> None:
         """Counts read back from the store: ``tally`` of the dossiers received on ``day``."""
-        for facts, n in tally.items():
-            self._add(day, ((dimension, value),), facts, n)
+        for period in _periods_of(day):
+            self._seen(period)
+            counts = _bits_of(self._periods.setdefault(period, {}).setdefault(dimension, {}), value)
+            for facts, n in tally.items():
+                bits = facts_bits(facts)
+                total = counts.get(bits, 0) + n
+                if total:
+                    counts[bits] = total
+                else:
+                    counts.pop(bits, None)
+            self._touched.add((period, dimension, value))
 
-    def _add(self, day: date, members: Iterable[tuple[str, str]], facts: Facts, n: int) -> None:
-        for period in periods_of(day):
-            current = self.latest.get(period.kind)
-            if current is None or period > current:
-                self.latest[period.kind] = period
-            for dimension, value in members:
-                key = (period, dimension, value)
-                counts = self.counts.setdefault(key, Counter())
-                counts[facts] += n
-                if not counts[facts]:
-                    del counts[facts]
-                self._touched.add(key)
+    def _seen(self, period: Period) -> None:
+        current = self.latest.get(period.kind)
+        if current is None or period > current:
+            self.latest[period.kind] = period
+
+    def tally(self, key: Key) -> Counter[Facts]:
+        """The counts of one key, as the formulas read them."""
+        period, dimension, value = key
+        bits = self._periods.get(period, {}).get(dimension, {}).get(value, {})
+        return Counter({facts_from_bits(b): n for b, n in bits.items()})
+
+    @property
+    def counts(self) -> dict[Key, Bits]:
+        """Every key's counts, by facts as bits."""
+        return dict(self._items(self._periods))
+
+    def latest_counts(self) -> Iterator[tuple[Key, Bits]]:
+        """The counts of the latest day, week and month."""
+        return self._items({p: self._periods.get(p, {}) for p in self.latest.values()})
+
+    @staticmethod
+    def _items(periods: Mapping[Period, dict[str, dict[str, Bits]]]) -> Iterator[tuple[Key, Bits]]:
+        for period, dims in periods.items():
+            for dimension, values in dims.items():
+                for value, bits in values.items():
+                    yield (period, dimension, value), bits
 
     def touched(self) -> set[Key]:
         """The keys changed since the last call."""
         touched, self._touched = self._touched, set()
         return touched
 
-    def is_latest(self, period: Period) -> bool:
-        return self.latest.get(period.kind) == period
+
+def _bits_of(values: dict[str, Bits], value: str) -> Bits:
+    counts = values.get(value)
+    if counts is None:
+        counts = values[value] = {}
+    return counts
+
+
+@lru_cache(maxsize=4096)
+def _periods_of(day: date) -> tuple[Period, Period, Period]:
+    return periods_of(day)

@@ -67,8 +67,9 @@ class Dossier:
     exclusions: tuple[Exclusion, ...] = ()
 
 
-# What a batch changes in the counts: dossiers (+n, or -n) per day, department, district and facts.
-Change = Counter[tuple[date, str, str, Facts]]
+# What a batch changes in the counts: dossiers (+n, or -n) per day received, department,
+# district and facts (as bits).
+Change = Counter[tuple[date, str, str, int]]
 
 
 @dataclass
@@ -133,11 +134,7 @@ class Dossiers:
     def change(self) -> Change:
         """What counting these dossiers changes; those without a receipt date are in no count."""
         grouped = Counter(zip(self.received_on, self.department, self.district, self.facts, strict=True))
-        change: Change = Counter()
-        for (day, department, district, bits), n in grouped.items():
-            if day is not None:
-                change[day, department, district, facts_from_bits(bits)] += n
-        return change
+        return Counter({(d, a, b, f): n for (d, a, b, f), n in grouped.items() if d is not None})
 
     def __len__(self) -> int:
         return len(self.row)
@@ -155,8 +152,9 @@ def synced_change(dossiers: Iterable[Dossier]) -> Change:
     change: Change = Counter()
     for d in dossiers:
         if d.received_on is not None:
-            change[d.received_on, d.department, d.district, d.facts._replace(synced=False)] -= 1
-            change[d.received_on, d.department, d.district, d.facts] += 1
+            bits = facts_bits(d.facts)
+            change[d.received_on, d.department, d.district, facts_bits(d.facts._replace(synced=False))] -= 1
+            change[d.received_on, d.department, d.district, bits] += 1
     return change
 
 

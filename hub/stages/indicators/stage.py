@@ -71,7 +71,7 @@ def snapshot_messages(
     messages = []
     for key in sorted(keys):
         period, dimension, value = key
-        ratios = evaluate(live.counts.get(key, Counter()))
+        ratios = evaluate(live.tally(key))
         for indicator in INDICATORS:
             ratio = ratios[indicator.name]
             body = {
@@ -239,11 +239,9 @@ class IndicatorStage:
 
     def _gauges(self) -> None:
         gauge = self.metrics.indicator_ratio
-        for key, tally in self.live.counts.items():
+        for key, _ in self.live.latest_counts():
             period, dimension, value = key
-            if not self.live.is_latest(period):
-                continue
-            for name, ratio in evaluate(tally).items():
+            for name, ratio in evaluate(self.live.tally(key)).items():
                 if ratio.rate is not None:
                     gauge.labels(name, dimension, value, period.kind.value).set(ratio.rate)
 

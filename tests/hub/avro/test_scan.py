@@ -224,3 +224,6 @@ def test_the_high_bytes_of_spans() -> None:
     buffer = BatchBuffer([b"\x80a\xff", b"", b"\x90\x90"])
     starts, ends = np.array([0, 1, 3, 3, 0]), np.array([3, 3, 3, 5, 5])
     assert buffer.high_in(starts, ends).tolist() == [2, 1, 0, 2, 4]
+    long = BatchBuffer([b"\x80" * 70 + b"a" * 30, b"\xff" + b"b" * 99])  # counted over the buffer
+    starts, ends = np.array([0, 0, 100, 150, 70]), np.array([100, 200, 200, 150, 100])
+    assert long.high_in(starts, ends).tolist() == [70, 71, 1, 0, 0]
