@@ -89,9 +89,12 @@ class LiveCounts:
 
     def tally(self, key: Key) -> Counter[Facts]:
         """The counts of one key, as the formulas read them."""
+        return Counter({facts_from_bits(b): n for b, n in self.bits(key).items()})
+
+    def bits(self, key: Key) -> Bits:
+        """The counts of one key, by facts as bits."""
         period, dimension, value = key
-        bits = self._periods.get(period, {}).get(dimension, {}).get(value, {})
-        return Counter({facts_from_bits(b): n for b, n in bits.items()})
+        return self._periods.get(period, {}).get(dimension, {}).get(value, {})
 
     @property
     def counts(self) -> dict[Key, Bits]:

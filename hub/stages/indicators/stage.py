@@ -30,7 +30,7 @@ from hub.province import Province, load_province
 from hub.runtime import Runtime
 from hub.stages.indicators.batch import BatchRead, BatchReader
 from hub.stages.indicators.counts import LIVE_DIMENSIONS, delta_rows, event, state_rows
-from hub.stages.indicators.formulas import INDICATORS, evaluate
+from hub.stages.indicators.formulas import INDICATORS, evaluate_bits
 from hub.stages.indicators.live import Key, LiveCounts
 from hub.stages.indicators.records import (
     Change,
@@ -71,7 +71,7 @@ def snapshot_messages(
     messages = []
     for key in sorted(keys):
         period, dimension, value = key
-        ratios = evaluate(live.tally(key))
+        ratios = evaluate_bits(live.bits(key))
         for indicator in INDICATORS:
             ratio = ratios[indicator.name]
             body = {
@@ -239,9 +239,9 @@ class IndicatorStage:
 
     def _gauges(self) -> None:
         gauge = self.metrics.indicator_ratio
-        for key, _ in self.live.latest_counts():
+        for key, bits in self.live.latest_counts():
             period, dimension, value = key
-            for name, ratio in evaluate(self.live.tally(key)).items():
+            for name, ratio in evaluate_bits(bits).items():
                 if ratio.rate is not None:
                     gauge.labels(name, dimension, value, period.kind.value).set(ratio.rate)
 

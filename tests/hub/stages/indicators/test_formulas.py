@@ -11,6 +11,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hub.stages.indicators.formulas import (
     ALL,
@@ -25,6 +27,9 @@ from hub.stages.indicators.formulas import (
     Ratio,
     Tally,
     evaluate,
+    evaluate_bits,
+    facts_bits,
+    facts_from_bits,
     facts_of,
     on_time,
     received_on,
@@ -430,3 +435,10 @@ def test_ratio_rate_and_sum() -> None:
     assert Ratio(0, 0).rate is None
     assert Ratio(1, 2) + Ratio(2, 3) == Ratio(3, 5)
     assert Ratio(1, 2) + Ratio(0, 0) == Ratio(1, 2)
+
+
+@given(st.dictionaries(st.integers(0, (1 << len(Facts._fields)) - 1), st.integers(-3, 50), max_size=40))
+def test_evaluating_facts_as_bits_gives_what_evaluating_facts_gives(tally: dict[int, int]) -> None:
+    as_facts = {facts_from_bits(bits): n for bits, n in tally.items()}
+    assert evaluate_bits(tally) == evaluate(as_facts)
+    assert all(facts_bits(facts_from_bits(bits)) == bits for bits in tally)
