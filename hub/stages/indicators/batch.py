@@ -43,7 +43,8 @@ BoolArray = npt.NDArray[np.bool_]
 _DAY_MS = 86_400_000
 _VIETNAM_MS = 7 * 3_600_000  # Vietnam is UTC+7, all year
 _EPOCH = date(1970, 1, 1)
-_WIDTH = 31  # codes longer than this (bytes) go to the per-record path
+_WIDTH = 32  # codes longer than this (bytes) go to the per-record path
+_MIX = np.uint64(0x9E3779B97F4A7C15)
 _PROCEDURE = re.compile(r"^\d{1,3}(\.\d{1,9})+$")  # as records.py reads MaTTHC
 _ASCII_SPACE = np.zeros(256, bool)
 _ASCII_SPACE[[0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F, 0x20]] = True  # what str.strip() strips
@@ -330,31 +331,35 @@ def _codes(
     buffer: BatchBuffer, at: IntArray, size: IntArray, present: BoolArray | None = None
 ) -> tuple[_Codes, BoolArray]:
     """The distinct values of a short string field (absent ones: code -1, name ''); and whether
-    each one could be read here (not longer than ``_WIDTH`` bytes, ASCII)."""
+    each one could be read here (not longer than ``_WIDTH`` bytes, ASCII).
+
+    Each value's bytes are packed into 64-bit words and hashed to one number to find the
+    distinct ones; every value is then compared word by word with the first of its hash, so a
+    collision only sends its records to the per-record path."""
     n = len(at)
     there = np.ones(n, bool) if present is None else present
     size = np.where(there, size, 0)
     fits = size <= _WIDTH
-    width = int(min(size.max(initial=0), _WIDTH))
-    grid = np.zeros((n, width + 1), np.uint8)
-    grid[:, 0] = np.where(fits, size, 0)
-    if width:
-        index = at[:, None] + np.arange(width)
-        inside = np.arange(width) < np.where(fits, size, 0)[:, None]
-        grid[:, 1:] = np.where(inside, buffer.data[np.minimum(index, len(buffer.data) - 1)], 0)
-    keys = grid.view(f"V{width + 1}").ravel()
-    distinct, code = np.unique(keys, return_inverse=True)
+    used = np.where(fits, size, 0)
+    words = max(1, -(-int(used.max(initial=0)) // 8))
+    offsets = np.arange(words * 8)
+    index = np.minimum(at[:, None] + offsets, len(buffer.data) - 1)
+    grid = np.where(offsets < used[:, None], buffer.data[index], 0).astype(np.uint8)
+    packed = grid.view(np.uint64)
+    key = used.astype(np.uint64)
+    for w in range(words):
+        key = key * _MIX + packed[:, w]  # wraps around: a hash
+    _, first, code = np.unique(key, return_index=True, return_inverse=True)
+    code = code.reshape(-1).astype(np.int64)
+    same = (packed == packed[first][code]).all(axis=1) & (used == used[first][code])
     names: list[str] = []
-    ascii_ok = np.ones(len(distinct), bool)
-    for k, key in enumerate(distinct.tolist()):
-        raw = bytes(key)
-        text = raw[1 : 1 + raw[0]]
+    ascii_ok = np.ones(len(first), bool)
+    for k, row in enumerate(first.tolist()):
+        text = grid[row, : used[row]].tobytes()
         ascii_ok[k] = text.isascii()
         names.append(text.decode("ascii", "replace"))
-    code = code.reshape(-1).astype(np.int64)
-    ok = fits & ascii_ok[code]
-    code = np.where(there, code, -1)
-    return _Codes(code, names), ok
+    ok = fits & same & ascii_ok[code]
+    return _Codes(np.where(there, code, -1), names), ok
 
 
 def _texts(buffer: BatchBuffer, at: IntArray, size: IntArray) -> list[str]:

@@ -211,3 +211,30 @@ def test_a_reconciled_schema_of_another_shape_is_left_to_the_per_record_path(cod
 
 
 _LAND = {"map_sheet_number": 3, "parcel_number": 77, "area_m2": 250.0}
+
+
+def _code_values(values: list[bytes]) -> tuple[Any, Any]:
+    from hub.avro.scan import BatchBuffer
+    from hub.stages.indicators.batch import _codes
+
+    buffer = BatchBuffer(values)
+    return _codes(buffer, buffer.starts, buffer.lengths)
+
+
+def test_codes_are_the_distinct_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = [b"718", b"land", b"718", b"", b"social_insurance", b"x" * 33, "Ắ".encode(), b"land"]
+    codes, ok = _code_values(values)
+    names = [codes.distinct[c] for c in codes.code.tolist()]
+    assert [n for n, good in zip(names, ok.tolist(), strict=True) if good] == [
+        "718",
+        "land",
+        "718",
+        "",
+        "social_insurance",
+        "land",
+    ]
+    assert ok.tolist() == [True, True, True, True, True, False, False, True]  # too long; not ASCII
+    monkeypatch.setattr("hub.stages.indicators.batch._MIX", np.uint64(0))  # every hash collides...
+    codes, ok = _code_values([b"aaaaaaaaX", b"bbbbbbbbX", b"aaaaaaaaX"])
+    assert ok.tolist() == [True, False, True]  # ...and a collision goes to the per-record path
+    assert codes.distinct[codes.code[0]] == "aaaaaaaaX"
