@@ -10,11 +10,15 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import settings
 
 from hub.kafka.broker import EmbeddedBroker
 
 # Services started by tests run the indicators' faust tables on a free port, never on 6066.
 os.environ.setdefault("HUB_INDICATOR_TABLES_PORT", "0")
+# These machines are shared and noisy: property tests have no deadline per example.
+settings.register_profile("hub", deadline=None)
+settings.load_profile("hub")
 
 POSTGRES_URL = os.environ.get("HUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

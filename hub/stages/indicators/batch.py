@@ -280,12 +280,19 @@ class BatchReader:
         name_at, name_len = scan.values["citizen.HoVaTen"], scan.lengths["citizen.HoVaTen"]
         check = np.flatnonzero(~ok & scan.ok & (buffer.high_in(name_at, name_at + name_len) == text_high))
         joined = buffer.joined
-        for i, at, n in zip(check.tolist(), name_at[check].tolist(), name_len[check].tolist(), strict=True):
-            try:
-                joined[at : at + n].decode()
-            except UnicodeDecodeError:
-                continue
-            ok[i] = True
+        names = [
+            joined[a : a + n] for a, n in zip(name_at[check].tolist(), name_len[check].tolist(), strict=True)
+        ]
+        try:  # all at once: an ASCII byte between them is never part of a character
+            b"\n".join(names).decode()
+            ok[check] = True
+        except UnicodeDecodeError:
+            for i, name in zip(check.tolist(), names, strict=True):
+                try:
+                    name.decode()
+                except UnicodeDecodeError:
+                    continue
+                ok[i] = True
         return ok  # type: ignore[no-any-return]
 
     def _day(self, days: int) -> date:

@@ -68,15 +68,19 @@ def delta_rows(change: Mapping[tuple[date, str, str, int], int]) -> list[list[An
     """A batch's change to the counts (:class:`~hub.stages.indicators.records.Change`: the
     dossiers counted for the first time, and those the exchange has just acknowledged, moved from
     their unsynced facts to their synced ones) as rows, per day and live dimension."""
-    changes: Counter[tuple[str, str, str, str]] = Counter()
+    province: Counter[tuple[date, int]] = Counter()
+    departments: Counter[tuple[date, str, int]] = Counter()
+    districts: Counter[tuple[date, str, int]] = Counter()
     for (day, department, district, bits), n in change.items():
-        if not n:
-            continue
-        day_iso, key = day.isoformat(), bits_key(bits)
-        changes[day_iso, "province", ALL, key] += n
-        changes[day_iso, "department", department, key] += n
-        changes[day_iso, "district", district, key] += n
-    return [[*where, n] for where, n in sorted(changes.items()) if n]
+        province[day, bits] += n
+        departments[day, department, bits] += n
+        districts[day, district, bits] += n
+    iso = {day: day.isoformat() for day, _ in province}
+    rows = [[iso[day], "province", ALL, bits_key(bits), n] for (day, bits), n in province.items() if n]
+    rows += [[iso[d], "department", v, bits_key(b), n] for (d, v, b), n in departments.items() if n]
+    rows += [[iso[d], "district", v, bits_key(b), n] for (d, v, b), n in districts.items() if n]
+    rows.sort()
+    return rows
 
 
 def state_rows(live_counts: Mapping[tuple[Period, str, str], Mapping[int, int]]) -> list[list[Any]]:

@@ -37,36 +37,32 @@ class LiveCounts:
         self.latest: dict[PeriodKind, Period] = {}
 
     def add(self, change: Change) -> None:
-        """Apply a batch's change (:meth:`~hub.stages.indicators.records.Dossiers.change`)."""
-        by_day: dict[date, list[tuple[str, str, int, int]]] = {}
+        """Apply a batch's change (:meth:`~hub.stages.indicators.records.Dossiers.change`): per
+        day, its sums by dimension value first, then each sum to the day's three periods."""
+        by_day: dict[date, dict[tuple[str, str], Counter[int]]] = {}
         for (day, department, district, bits), n in change.items():
             if n:
-                by_day.setdefault(day, []).append((department, district, bits, n))
-        for day, items in by_day.items():
-            departments = {department for department, _, _, _ in items}
-            districts = {district for _, district, _, _ in items}
+                sums = by_day.get(day)
+                if sums is None:
+                    sums = by_day[day] = {}
+                for member in (("province", ALL), ("department", department), ("district", district)):
+                    counter = sums.get(member)
+                    if counter is None:
+                        counter = sums[member] = Counter()
+                    counter[bits] += n
+        for day, sums in by_day.items():
             for period in _periods_of(day):
                 self._seen(period)
                 dims = self._periods.setdefault(period, {})
-                province = _bits_of(dims.setdefault("province", {}), ALL)
-                by_department, by_district = (
-                    dims.setdefault("department", {}),
-                    dims.setdefault("district", {}),
-                )
-                for department, district, bits, n in items:
-                    for counts in (
-                        province,
-                        _bits_of(by_department, department),
-                        _bits_of(by_district, district),
-                    ):
+                for (dimension, value), delta in sums.items():
+                    counts = _bits_of(dims.setdefault(dimension, {}), value)
+                    for bits, n in delta.items():
                         total = counts.get(bits, 0) + n
                         if total:
                             counts[bits] = total
                         else:
-                            del counts[bits]
-                self._touched.add((period, "province", ALL))
-                self._touched.update((period, "department", d) for d in departments)
-                self._touched.update((period, "district", d) for d in districts)
+                            counts.pop(bits, None)
+                    self._touched.add((period, dimension, value))
 
     def add_tally(self, day: date, dimension: str, value: str, tally: Mapping[Facts, int]) -> None:
         """Counts read back from the store: ``tally`` of the dossiers received on ``day``."""

@@ -152,7 +152,8 @@ class DossierStore:
             found = conn.execute(self._known, {"ids": orjson.dumps(first.record_id).decode()}).all()
             held = {record_id for record_id, is_held, _ in found if is_held}
             acked = {record_id for record_id, is_held, is_acked in found if is_acked and not is_held}
-            days = [day.isoformat() if day is not None else None for day in first.received_on]
+            iso = {day: day.isoformat() for day in set(first.received_on) if day is not None}
+            days = [iso.get(day) if day is not None else None for day in first.received_on]
             columns = (
                 first.record_id,
                 first.department,
