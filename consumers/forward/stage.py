@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -162,8 +163,8 @@ class ForwardStage:
         self.client.close()
 
     def committed(self) -> None:
-        for status in self._pending:
-            self.metrics.forwarded.labels(status).inc()
+        for status, n in Counter(self._pending).items():
+            self.metrics.forwarded.labels(status).inc(n)
         self._pending = []
 
 
