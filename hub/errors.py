@@ -14,6 +14,7 @@ Hierarchy::
     │   ├── RecordEncodeError    a record that does not match its schema
     │   └── RecordDecodeError    bytes that are not a valid hub record (carries a reason code)
     ├── ExchangeError            the national exchange refused or could not be reached
+    ├── ArchiveError             the audit archive cannot be written or is not an archive
     ├── Interrupted              the user pressed Ctrl-C or the process got SIGTERM
     ├── PortInUseError           a TCP port the hub was told to use is taken
     └── InputError               a file or argument from the user that cannot be used
@@ -25,6 +26,7 @@ with ``raise ... from exc``, so the CLI can print a one-line message for any of 
 from __future__ import annotations
 
 __all__ = [
+    "ArchiveError",
     "BrokerError",
     "BrokerStartError",
     "ConfigError",
@@ -89,6 +91,10 @@ class RecordDecodeError(RecordError):
 
 class ExchangeError(HubError):
     """Raised when the national exchange cannot be reached or keeps failing after retries."""
+
+
+class ArchiveError(HubError):
+    """The archive cannot be written or read: a directory that is not one, a chain it cannot continue."""
 
 
 class Interrupted(HubError):

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from hub.cli.audit import audit_app
 from hub.cli.bench import bench
 from hub.cli.console import err
 from hub.cli.demo import demo
@@ -57,6 +58,7 @@ for command in (demo, run, broker, exchange, report, replay, topics, publish, si
 app.command("schema-registry")(schema_registry)
 app.add_typer(registry_app, name="registry")
 app.add_typer(exchange_clients_app, name="exchange-clients")
+app.add_typer(audit_app, name="audit")
 
 
 def main() -> None:
