@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 
+import consumers.archive
 import consumers.forward
 import hub.stages.indicators
 import hub.stages.reconcile
@@ -62,6 +63,7 @@ STAGES: tuple[StageSpec, ...] = (
         needs_exchange=True,
         poll_seconds=0.1,
     ),
+    StageSpec("archive", consumers.archive.build),
 )
 STAGE_NAMES = tuple(spec.name for spec in STAGES)
 

@@ -46,6 +46,14 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL. Unset: a SQLite file in HUB_DATA_DIR."
     )
 
+    archive_dir: Path | None = Field(
+        default=None, description="The auditors' archive of every topic. Unset: HUB_DATA_DIR/archive."
+    )
+    archive_segment_bytes: int = Field(
+        default=64 << 20, ge=4096, description="An archive segment is sealed at this size..."
+    )
+    archive_segment_seconds: float = Field(default=300.0, gt=0, description="...or at this age.")
+
     exchange_url: str | None = Field(
         default=None, description="National exchange base URL. Unset: the hub starts its mock."
     )
@@ -128,6 +136,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'hub.db').as_posix()}"
+
+    @property
+    def resolved_archive_dir(self) -> Path:
+        """Where the archive is kept: the configured directory, or one in HUB_DATA_DIR."""
+        return (self.archive_dir or self.data_dir / "archive").expanduser().resolve()
 
     @property
     def database_description(self) -> str:

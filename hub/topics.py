@@ -54,6 +54,7 @@ class Group(StrEnum):
     RECONCILE = "hub.reconcile"
     INDICATORS = "hub.indicators"
     FORWARD = "hub.forward"
+    ARCHIVE = "hub.archive"
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,6 +17,8 @@ from hub.kafka.broker import EmbeddedBroker
 
 # Services started by tests run the indicators' faust tables on a free port, never on 6066.
 os.environ.setdefault("HUB_INDICATOR_TABLES_PORT", "0")
+# What a test does not place itself (the archive, a SQLite file) goes here, not in the user's data.
+os.environ.setdefault("HUB_DATA_DIR", tempfile.mkdtemp(prefix="hub-tests-"))
 # These machines are shared and noisy: property tests have no deadline per example.
 settings.register_profile("hub", deadline=None)
 settings.load_profile("hub")

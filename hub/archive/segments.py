@@ -68,6 +68,7 @@ ARCHIVED_RECORD: dict[str, Any] = {
 }
 _PARSED = fastavro.parse_schema(ARCHIVED_RECORD)
 _META = "archive.json"
+_INCARNATION = "lgsp.incarnation"
 
 
 def _segment_name(sequence: int) -> str:
@@ -79,6 +80,7 @@ class _Tail:
     """Where the chain stands: the last sealed manifest's chain digest and the last record's."""
 
     sequence: int = 0  # of the last sealed segment
+    incarnation: int = 1  # of the broker's topics: a fresh broker starts offsets again at 0
     chain: str = ""
     record: bytes = b""
     high: dict[tuple[str, int], int] = field(default_factory=dict)  # (topic, partition) → last offset
@@ -105,9 +107,12 @@ class ArchiveWriter:
         self.max_bytes = max_bytes
         self.max_seconds = max_seconds
         self._clock = clock
-        (self.directory / "segments").mkdir(parents=True, exist_ok=True)
-        (self.directory / "schemas").mkdir(exist_ok=True)
-        self.archive_id = _archive_id(self.directory)
+        try:
+            (self.directory / "segments").mkdir(parents=True, exist_ok=True)
+            (self.directory / "schemas").mkdir(exist_ok=True)
+            self.archive_id = _archive_id(self.directory)
+        except OSError as exc:
+            raise ArchiveError(f"cannot keep an archive in {self.directory}: {exc}") from exc
         self._tail = _tail(self.directory, self.archive_id)
         self._file: IO[bytes] | None = None
         self._writer: Writer | None = None
@@ -156,6 +161,7 @@ class ArchiveWriter:
         manifest = _manifest(
             self.directory, self.archive_id, sequence, path, self._records, self._first_previous
         )
+        manifest["incarnation"] = self._tail.incarnation
         manifest["previous"] = self._tail.chain
         manifest["chain"] = manifest_digest(manifest)
         _write_durably(path.with_suffix(".json"), json.dumps(manifest, indent=1, sort_keys=True).encode())
@@ -176,9 +182,19 @@ class ArchiveWriter:
         if self._writer is None or self._file is None:
             path = self.directory / "segments" / _segment_name(self._tail.sequence + 1)
             self._file = path.open("a+b")
-            self._writer = Writer(self._file, _PARSED, codec="null")
+            self._writer = Writer(self._file, _PARSED, codec="null", metadata=self._metadata())
             self._opened_at = self._clock()
         return self._writer, self._file
+
+    def _metadata(self) -> dict[str, str]:
+        return {_INCARNATION: str(self._tail.incarnation)}
+
+    def new_incarnation(self) -> None:
+        """The broker's topics start again (a fresh embedded broker: offsets from 0): seal what is
+        open and archive every offset from now on, even those held from before."""
+        self.seal()
+        self._tail.incarnation += 1
+        self._tail.high = {}
 
     def _keep_schema(self, schema_id: int, text: str) -> None:
         path = self.directory / "schemas" / f"{schema_id}.avsc"
@@ -191,6 +207,9 @@ class ArchiveWriter:
         if not path.exists():
             return
         records, complete = _readable(path)
+        incarnation = _incarnation_of(path)
+        if incarnation is not None and incarnation != self._tail.incarnation:
+            self._tail.incarnation, self._tail.high = incarnation, {}
         previous = self._tail.record
         for i, record in enumerate(records):
             if record_digest(previous, record) != record.digest:
@@ -202,7 +221,8 @@ class ArchiveWriter:
         if not complete:  # a batch cut short by a crash: never acknowledged, rewrite what is whole
             temporary = path.with_suffix(".recovering")
             with temporary.open("wb") as out:
-                fastavro.writer(out, _PARSED, [r.to_avro() for r in records], codec="null")
+                metadata = self._metadata()
+                fastavro.writer(out, _PARSED, [r.to_avro() for r in records], codec="null", metadata=metadata)
                 out.flush()
                 os.fsync(out.fileno())
             temporary.replace(path)
@@ -214,8 +234,17 @@ class ArchiveWriter:
         for record in records:
             self._tail.high[record.topic, record.partition] = record.offset
         self._file = path.open("a+b")
-        self._writer = Writer(self._file, _PARSED, codec="null")
+        self._writer = Writer(self._file, _PARSED, codec="null", metadata=self._metadata())
         self._opened_at = self._clock()
+
+
+def _incarnation_of(path: Path) -> int | None:
+    """The incarnation an open segment was written in (its file's metadata), if it says."""
+    try:
+        with path.open("rb") as file:
+            return int(fastavro.reader(file).metadata[_INCARNATION])
+    except Exception:  # an empty or damaged header: the writer's own guess stands
+        return None
 
 
 def read_segment(path: Path) -> Iterator[ArchivedRecord]:
@@ -322,6 +351,9 @@ def _tail(directory: Path, archive_id: str) -> _Tail:
         manifest = json.loads(path.read_text())
         tail.sequence, tail.chain = int(manifest["sequence"]), str(manifest["chain"])
         tail.record = bytes.fromhex(manifest["last_record"])
+        incarnation = int(manifest.get("incarnation", 1))
+        if incarnation != tail.incarnation:
+            tail.incarnation, tail.high = incarnation, {}
         for topic, partitions in manifest["offsets"].items():
             for partition, (_, last) in partitions.items():
                 key = (topic, int(partition))

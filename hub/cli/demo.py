@@ -16,6 +16,8 @@ from hub.cli.console import err, out, signals_set
 from hub.errors import HubError, Interrupted
 
 if TYPE_CHECKING:  # the flow's own imports are made when it runs, so `hub --help` stays fast
+    from pathlib import Path
+
     from hub.metrics import HubMetrics
     from hub.runtime import Runtime
     from hub.service import Service
@@ -62,6 +64,7 @@ class DemoSummary:
     dead_lettered: int = 0  # by the forward stage: refused by the exchange, or unreadable
     exchange_ledger: int | None = None  # records in the mock exchange's ledger, when the demo started it
     live_reuse: Ratio | None = None  # the province's reuse rate as the indicators' faust tables hold it
+    archive: str | None = None  # what `hub audit verify` says of the archive after the demo
     seconds: float = 0.0
     bootstrap: str = ""
     metrics_url: str = ""
@@ -115,6 +118,7 @@ def run_demo(
             ("exchange", runtime.exchange_url or "-"),
             ("metrics", summary.metrics_url),
             ("live", f"{service.tables.url} (the indicators' faust tables)" if service.tables else "-"),
+            ("archive", str(settings.resolved_archive_dir) if "archive" in service.runners else "-"),
         ):
             console.print(f"{what:<9}{where}", highlight=False, soft_wrap=True)
         console.print(f"population registry: {len(population):,} citizens of {province.name}")
@@ -123,9 +127,12 @@ def run_demo(
         _wait(service, metrics, published, console, timeout, interrupted)
         if service.tables is not None:
             summary.live_reuse = _live_reuse(runtime, service.tables.url, timeout=30.0)
-        service.close()
+        archiving = "archive" in service.runners
+        service.close()  # the archiver seals its open segment
 
         _collect(metrics, summary, runtime)
+        if archiving:
+            summary.archive = _archive_verdict(settings.resolved_archive_dir)
         if service.exchange is not None:
             summary.exchange_ledger = service.exchange.ledger.count()
     summary.seconds = time.monotonic() - started
@@ -191,6 +198,19 @@ def _wait(
             if time.monotonic() > deadline:
                 raise HubError(f"demo timed out after {timeout:.0f} s: " + ", ".join(behind.values()))
             time.sleep(0.2)
+
+
+def _archive_verdict(directory: Path) -> str:
+    """``hub audit verify``'s verdict on the archive, in one line."""
+    from hub.archive import verify
+
+    verdict = verify(directory)
+    if not verdict.ok:
+        return f"archive {directory}: BROKEN at {verdict.where}: {verdict.problem}"
+    return (
+        f"archived {verdict.records:,} records in {verdict.segments:,} segments of {directory}, "
+        "every digest verified (hub audit verify)"
+    )
 
 
 def _live_reuse(runtime: Runtime, url: str, timeout: float) -> Ratio | None:
@@ -307,6 +327,8 @@ def summary_table(summary: DemoSummary) -> Group:
             f"; live from the indicators' faust tables: province reuse rate {_pct(live.rate)} "
             f"({live.numerator}/{live.denominator}), {same} the SQL store's"
         )
+    if summary.archive:
+        main.caption += f"; {summary.archive}"
     about_reuse = (
         "reuse rate: dossiers received with at least one component that reuses already-digitized "
         f"data ÷ dossiers received (766/QĐ-TTg; full points at ≥ {REUSE_TARGET:.0%}). The simulator "

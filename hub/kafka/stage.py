@@ -11,7 +11,8 @@ every stage:
   records behind it. A stage dead-letters what it recognises itself; anything else it raises
   for one record, :func:`process_isolating` dead-letters as ``UNPROCESSABLE_RECORD``;
 - only failures of the infrastructure (:data:`INFRASTRUCTURE`: the broker, the database, the
-  national exchange) are retried: the batch is rewound and tried again.
+  national exchange) are retried: the batch is rewound and tried again;
+- a :data:`FATAL` failure (an archive that cannot be written) stops the stage, and the hub.
 
 A stage that waits on something slow (the forwarder on the national exchange) may also be a
 :class:`PipelinedStage`: ``start`` begins a batch and returns the function that finishes it, so
@@ -28,9 +29,10 @@ from typing import Protocol, cast, overload, runtime_checkable
 
 from confluent_kafka import Message
 
-from hub.errors import BrokerError, DatabaseError, ExchangeError
+from hub.errors import ArchiveError, BrokerError, DatabaseError, ExchangeError
 
 __all__ = [
+    "FATAL",
     "INFRASTRUCTURE",
     "UNPROCESSABLE",
     "Finish",
@@ -48,6 +50,9 @@ __all__ = [
 _log = logging.getLogger("hub.stage")
 Headers = list[tuple[str, str | bytes | None]]
 INFRASTRUCTURE: tuple[type[Exception], ...] = (BrokerError, DatabaseError, ExchangeError)
+# Failures that stop the hub: neither a record's fault nor worth retrying (an archive that
+# cannot be written must not fall behind unseen).
+FATAL: tuple[type[Exception], ...] = (ArchiveError,)
 UNPROCESSABLE = "UNPROCESSABLE_RECORD"  # a record that made the stage raise
 
 
@@ -205,7 +210,7 @@ def process_isolating(stage: Stage, batch: list[Message]) -> Sequence[OutMessage
     record by record, each record it still raises for dead-lettered as :data:`UNPROCESSABLE`."""
     try:
         return stage.process(batch)
-    except INFRASTRUCTURE:
+    except (*INFRASTRUCTURE, *FATAL):
         raise
     except Exception as exc:
         _log.warning(
@@ -216,7 +221,7 @@ def process_isolating(stage: Stage, batch: list[Message]) -> Sequence[OutMessage
     for message in batch:
         try:
             produced = stage.process([message])
-        except INFRASTRUCTURE:
+        except (*INFRASTRUCTURE, *FATAL):
             stage.discard()
             raise
         except Exception as exc:

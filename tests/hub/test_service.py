@@ -10,8 +10,8 @@ from hub.settings import Settings
 
 
 def test_the_stages_in_pipeline_order() -> None:
-    assert STAGE_NAMES == ("reconcile", "indicators", "forward")
-    assert [spec.needs_exchange for spec in STAGES] == [False, False, True]
+    assert STAGE_NAMES == ("reconcile", "indicators", "forward", "archive")
+    assert [spec.needs_exchange for spec in STAGES] == [False, False, True, False]
 
 
 def test_no_choice_is_every_stage_and_a_choice_keeps_pipeline_order() -> None:
@@ -21,9 +21,9 @@ def test_no_choice_is_every_stage_and_a_choice_keeps_pipeline_order() -> None:
 
 def test_an_unknown_stage_is_refused_with_the_list() -> None:
     with pytest.raises(
-        HubError, match="unknown stage archive, recon; stages are reconcile, indicators, forward"
+        HubError, match="unknown stage archve, recon; stages are reconcile, indicators, forward, archive"
     ):
-        stage_names(["recon", "archive", "reconcile"])
+        stage_names(["recon", "archve", "reconcile"])
 
 
 def test_each_stage_takes_its_batch_size_from_the_settings() -> None:
@@ -32,4 +32,5 @@ def test_each_stage_takes_its_batch_size_from_the_settings() -> None:
         "reconcile": 7,
         "indicators": 3,
         "forward": 5 * 4 * 4,  # four chunks of a full request for each of the four agencies
+        "archive": 3,
     }

@@ -82,6 +82,7 @@ def test_records_flow_end_to_end(broker, tmp_path: Path) -> None:  # type: ignor
                 "reconcile": 0.5,
                 "indicators": 0.5,
                 "forward": 0.1,  # a partial batch waits less: the exchange sees records sooner
+                "archive": 0.5,
             }
             total = PER_DEPARTMENT * len(Department)
             matched = sum(n for c in expected.values() for r, n in c.items() if r.startswith("MATCHED"))

@@ -161,3 +161,19 @@ def test_any_changed_byte_of_a_segment_is_found(tmp_path_factory: pytest.TempPat
     verdict = verify(directory)
     assert not verdict.ok
     assert name in (verdict.where or "")
+
+
+def test_a_fresh_broker_starts_a_new_incarnation_whose_offsets_are_archived_again(tmp_path: Path) -> None:
+    writer = ArchiveWriter(tmp_path)
+    writer.append([record(i) for i in range(10)])
+    writer.new_incarnation()  # the embedded broker was started afresh: offsets from 0 again
+    assert writer.append([record(i) for i in range(5)]) == 5
+    writer.abandon()  # a crash in the new incarnation: a restart carries it on
+    again = ArchiveWriter(tmp_path)
+    assert again.archived("lgsp.land.records", 0) == 4
+    assert again.append([record(i) for i in range(3, 8)]) == 3
+    again.close()
+    manifests = [json.loads(p.read_text()) for p in sorted((tmp_path / "segments").glob("*.json"))]
+    assert [m["incarnation"] for m in manifests] == [1, 2]
+    verdict = verify(tmp_path)
+    assert verdict.ok and verdict.records == 18

@@ -1,0 +1,97 @@
+"""The archiver: every record of every hub topic, unchanged, into the archive, durably before
+its offsets are committed.
+
+Each batch is appended to the archive's open segment and fsynced in :meth:`ArchiveStage.process`;
+the runner commits the batch's offsets only after that returns, so a crash loses nothing. A
+batch read again after a crash is not archived twice: the archive skips offsets it holds
+(one archiver per archive). A write that fails stops the hub (:class:`~hub.errors.ArchiveError`
+is fatal to the runner), rather than let the archive fall behind unseen.
+"""
+
+from __future__ import annotations
+
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
+
+from hub.archive import ArchivedRecord, ArchiveWriter
+from hub.avro.wire import HEADER_SIZE, MAGIC_BYTE, AvroCodec
+from hub.errors import ArchiveError, HubError
+from hub.kafka.stage import OutMessage
+from hub.metrics import HubMetrics
+from hub.runtime import Runtime
+from hub.topics import ALL_TOPICS, Group
+
+__all__ = ["ArchiveStage", "archived_record", "build"]
+
+
+def archived_record(message: Message) -> ArchivedRecord:
+    """A consumed record as the archive keeps it (its digest is the archive's to compute)."""
+    kind, millis = message.timestamp()
+    value = message.value()
+    schema_id = None
+    if value is not None and len(value) >= HEADER_SIZE and value[0] == MAGIC_BYTE:
+        schema_id = int.from_bytes(value[1:HEADER_SIZE], "big")
+    headers = tuple(
+        (key, value if value is None or isinstance(value, bytes) else str(value).encode())
+        for key, value in (message.headers() or [])
+    )
+    return ArchivedRecord(
+        message.topic(),
+        message.partition(),
+        message.offset(),
+        None if kind == TIMESTAMP_NOT_AVAILABLE else millis,
+        message.key(),
+        headers,
+        schema_id,
+        value,
+    )
+
+
+class ArchiveStage:
+    """Reads every hub topic and appends what it reads to the archive; produces nothing."""
+
+    name = "archive"
+    group = Group.ARCHIVE.value
+    dead_letters = ""  # nothing is refused: every record is kept as it came
+    inputs: tuple[str, ...] = tuple(topic.name for topic in ALL_TOPICS)
+
+    def __init__(self, writer: ArchiveWriter, codec: AvroCodec) -> None:
+        self.writer = writer
+        self.codec = codec
+        self._schemas: set[int] = set()
+
+    def process(self, batch: list[Message]) -> list[OutMessage]:
+        records = [archived_record(message) for message in batch]
+        schemas = {}
+        for schema_id in {r.schema_id for r in records if r.schema_id is not None} - self._schemas:
+            try:
+                schemas[schema_id] = self.codec.text(schema_id)
+            except HubError:  # a value that only looks framed: kept as it is, without a schema
+                continue
+        try:
+            self.writer.append(records, schemas)
+        except OSError as exc:
+            raise ArchiveError(f"cannot write the archive in {self.writer.directory}: {exc}") from exc
+        self._schemas.update(schemas)
+        return []
+
+    def discard(self) -> None:
+        """Nothing to undo: what was appended is archived, and skipped when read again."""
+
+    def committed(self) -> None:
+        """Nothing to count here: the runner counts records consumed per topic."""
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def build(runtime: Runtime, metrics: HubMetrics) -> ArchiveStage:
+    """The archiver, writing to ``HUB_ARCHIVE_DIR`` (default: ``HUB_DATA_DIR/archive``)."""
+    settings = runtime.settings
+    writer = ArchiveWriter(
+        settings.resolved_archive_dir,
+        max_bytes=settings.archive_segment_bytes,
+        max_seconds=settings.archive_segment_seconds,
+    )
+    if runtime.broker is not None:  # a fresh embedded broker: its offsets start again at 0
+        writer.new_incarnation()
+    return ArchiveStage(writer, runtime.codec)
