@@ -92,5 +92,5 @@ def test_department_values_are_snake_case() -> None:
 
 def test_groups_are_distinct() -> None:
     values = [g.value for g in Group]
-    assert len(values) == len(set(values)) == 3
+    assert len(values) == len(set(values)) == 4
     assert all(v.startswith("hub.") for v in values)
