@@ -51,26 +51,19 @@ class LiveCounts:
                         counter = sums[member] = Counter()
                     counter[bits] += n
         for day, sums in by_day.items():
-            for period in _periods_of(day):
-                self._seen(period)
-                dims = self._periods.setdefault(period, {})
-                for (dimension, value), delta in sums.items():
-                    counts = _bits_of(dims.setdefault(dimension, {}), value)
-                    for bits, n in delta.items():
-                        total = counts.get(bits, 0) + n
-                        if total:
-                            counts[bits] = total
-                        else:
-                            counts.pop(bits, None)
-                    self._touched.add((period, dimension, value))
+            for (dimension, value), delta in sums.items():
+                self._apply(day, dimension, value, delta)
 
     def add_tally(self, day: date, dimension: str, value: str, tally: Mapping[Facts, int]) -> None:
         """Counts read back from the store: ``tally`` of the dossiers received on ``day``."""
+        self._apply(day, dimension, value, {facts_bits(facts): n for facts, n in tally.items()})
+
+    def _apply(self, day: date, dimension: str, value: str, delta: Mapping[int, int]) -> None:
+        """Add ``delta`` (bits → dossiers) to the day's, week's and month's counts of one value."""
         for period in _periods_of(day):
             self._seen(period)
             counts = _bits_of(self._periods.setdefault(period, {}).setdefault(dimension, {}), value)
-            for facts, n in tally.items():
-                bits = facts_bits(facts)
+            for bits, n in delta.items():
                 total = counts.get(bits, 0) + n
                 if total:
                     counts[bits] = total
