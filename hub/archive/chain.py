@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -108,19 +108,5 @@ def chain_records(previous: bytes, records: Iterable[ArchivedRecord]) -> list[Ar
     out = []
     for record in records:
         previous = record_digest(previous, record)
-        out.append(_with_digest(record, previous))
+        out.append(replace(record, digest=previous))
     return out
-
-
-def _with_digest(record: ArchivedRecord, digest: bytes) -> ArchivedRecord:
-    return ArchivedRecord(
-        record.topic,
-        record.partition,
-        record.offset,
-        record.timestamp,
-        record.key,
-        record.headers,
-        record.schema_id,
-        record.value,
-        digest,
-    )

@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hub.avro.varint import read_many
+from hub.avro.wire import HEADER_SIZE, MAGIC_BYTE
 
 __all__ = ["BatchBuffer", "BatchScan", "ScanPlan", "scan_plan"]
 
@@ -56,6 +57,18 @@ class BatchBuffer:
 
     def __len__(self) -> int:
         return len(self.lengths)
+
+    def framed(self, wanted: BoolArray, max_bytes: int) -> IntArray:
+        """The ``wanted`` values that start as the Confluent wire format does (``0x00``, a 4-byte
+        schema id) and are no longer than ``max_bytes``: their indexes."""
+        framed = wanted & (self.lengths > HEADER_SIZE) & (self.lengths <= max_bytes)
+        framed[framed] = self.data[self.starts[framed]] == MAGIC_BYTE
+        return np.flatnonzero(framed)
+
+    def schema_ids(self, rows: IntArray) -> IntArray:
+        """The schema id in the wire-format header of each value of ``rows``."""
+        id_bytes = self.data[self.starts[rows, None] + np.arange(1, HEADER_SIZE)].astype(np.int64)
+        return id_bytes @ np.array([1 << 24, 1 << 16, 1 << 8, 1], np.int64)  # type: ignore[no-any-return]
 
     def high_bytes(self) -> IntArray:
         """How many bytes of 0x80 and above each value holds."""

@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hub.avro.scan import BatchBuffer, BatchScan, ScanPlan, scan_plan
-from hub.avro.wire import HEADER_SIZE, MAGIC_BYTE, AvroCodec
+from hub.avro.wire import HEADER_SIZE, AvroCodec
 from hub.errors import HubError
 from hub.province import Province
 from hub.stages.indicators.formulas import Facts
@@ -83,7 +83,6 @@ _FIELDS = (
     "original",
 )
 _HEAD = _FIELDS.index("department") + 1
-_ID_WEIGHTS = np.array([1 << 24, 1 << 16, 1 << 8, 1], np.int64)
 
 
 @dataclass
@@ -250,11 +249,8 @@ class BatchReader:
 
     def _scan(self, buffer: BatchBuffer, wanted: BoolArray) -> tuple[IntArray, _Scan] | None:
         """The well-framed records of the one reconciled schema with a plan, and their scan."""
-        starts, lengths = buffer.starts, buffer.lengths
-        framed = wanted & (lengths > HEADER_SIZE) & (lengths <= self.max_bytes)
-        framed[framed] = buffer.data[starts[framed]] == MAGIC_BYTE
-        rows = np.flatnonzero(framed)
-        ids = buffer.data[starts[rows, None] + np.arange(1, 5)].astype(np.int64) @ _ID_WEIGHTS
+        rows = buffer.framed(wanted, self.max_bytes)
+        ids = buffer.schema_ids(rows)
         plans = {i: self.plan(i) for i in np.unique(ids).tolist()}
         usable = [i for i, plan in plans.items() if plan is not None]
         if len(usable) != 1:  # none, or several reconciled schemas at once: the per-record path
@@ -263,7 +259,7 @@ class BatchReader:
         assert plan is not None
         head, tail = plan
         rows = rows[ids == usable[0]]
-        scan = head.scan(buffer, rows, starts[rows] + HEADER_SIZE)
+        scan = head.scan(buffer, rows, buffer.starts[rows] + HEADER_SIZE)
         head_end, head_known = scan.end.copy(), scan.known_high.copy()
         scan.then(np.arange(len(rows)), tail.scan(buffer, rows, head_end))
         scan.ok &= scan.end == buffer.ends[rows]  # to the last byte (text: see _text_ok)

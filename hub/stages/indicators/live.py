@@ -7,8 +7,8 @@ from the SQL store.
 
 Facts are held as bits (:func:`~hub.stages.indicators.formulas.facts_bits`) and the counts
 as period → dimension → value → bits → dossiers, so that a batch's change costs a few
-dictionary operations per group of dossiers; :meth:`LiveCounts.tally` gives one key's counts
-as the formulas read them.
+dictionary operations per group of dossiers; :func:`~hub.stages.indicators.formulas.evaluate_bits`
+reads them as they are.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from datetime import date
 from functools import lru_cache
 
-from hub.stages.indicators.formulas import ALL, Facts, facts_bits, facts_from_bits
+from hub.stages.indicators.formulas import ALL, Facts, facts_bits
 from hub.stages.indicators.periods import Period, PeriodKind, periods_of
 from hub.stages.indicators.records import Change
 
@@ -75,10 +75,6 @@ class LiveCounts:
         current = self.latest.get(period.kind)
         if current is None or period > current:
             self.latest[period.kind] = period
-
-    def tally(self, key: Key) -> Counter[Facts]:
-        """The counts of one key, as the formulas read them."""
-        return Counter({facts_from_bits(b): n for b, n in self.bits(key).items()})
 
     def bits(self, key: Key) -> Bits:
         """The counts of one key, by facts as bits."""

@@ -73,12 +73,14 @@ class DossierStore:
         self.engine = engine
         create_tables(engine, dossiers, syncs, sequence)
         self._postgres = engine.dialect.name == "postgresql"
-        self._add = self._insert_from_json()
-        self._known = self._known_ids()
-        self._insert_rows = (
-            f"INSERT INTO {dossiers.name} ({', '.join(_ROW)}) VALUES ({', '.join('?' * len(_ROW))}) "
-            "ON CONFLICT DO NOTHING"
-        )
+        if self._postgres:
+            self._add = self._insert_from_json()
+        else:
+            self._known = self._known_ids()
+            self._insert_rows = (
+                f"INSERT INTO {dossiers.name} ({', '.join(_ROW)}) VALUES ({', '.join('?' * len(_ROW))}) "
+                "ON CONFLICT DO NOTHING"
+            )
 
     def _insert_from_json(self) -> Any:
         """Insert-or-ignore of a JSON batch (rows of :data:`_ROW`), ``synced`` when the exchange's

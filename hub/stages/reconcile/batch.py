@@ -37,7 +37,7 @@ from fastavro.schema import to_parsing_canonical_form
 from hub.avro.encoder import encode_timestamp_millis
 from hub.avro.scan import BatchBuffer, BatchScan, ScanPlan, scan_plan
 from hub.avro.varint import encode_long, encode_many
-from hub.avro.wire import HEADER_SIZE, MAGIC_BYTE, AvroCodec, frame
+from hub.avro.wire import HEADER_SIZE, AvroCodec, frame
 from hub.citizen_id import repair_id
 from hub.errors import HubError
 from hub.reasons import Reason
@@ -234,11 +234,9 @@ class BatchReconciler:
     def _scan(self, buffer: BatchBuffer, wanted: BoolArray) -> _Head | None:
         """Scan the ``wanted``, well-framed records of known schemas: the head they share all at
         once, the rest a schema at a time."""
-        starts, lengths = buffer.starts, buffer.lengths
-        framed = wanted & (lengths > HEADER_SIZE) & (lengths <= self.max_bytes)
-        framed[framed] = buffer.data[starts[framed]] == MAGIC_BYTE
-        rows = np.flatnonzero(framed)
-        schema_ids = _schema_ids(buffer, rows)
+        starts = buffer.starts
+        rows = buffer.framed(wanted, self.max_bytes)
+        schema_ids = buffer.schema_ids(rows)
         tails = {}
         for schema_id in np.unique(schema_ids).tolist():
             plan = self._plan(int(schema_id))
@@ -336,7 +334,7 @@ class BatchReconciler:
         topic (one of a few constants), the numbers of the row, the original."""
         row_list = rows.tolist()
         numbers = _concat_varints(
-            [partitions[rows], offsets[rows], None, _schema_ids(buffer, rows), buffer.lengths[rows]],
+            [partitions[rows], offsets[rows], None, buffer.schema_ids(rows), buffer.lengths[rows]],
             encode_timestamp_millis(now),
         )
         head, join, blob = self._frame, b"".join, registry.blob
@@ -361,12 +359,6 @@ class BatchReconciler:
         names = list(self._codes)
         for (code, k), count in Counter(zip(codes.tolist(), how.tolist(), strict=True)).items():
             result.counts[names[code], _REASONS[k].value] += count
-
-
-def _schema_ids(buffer: BatchBuffer, rows: IntArray) -> IntArray:
-    """The schema id in each record's wire-format header."""
-    id_bytes = buffer.data[buffer.starts[rows, None] + np.arange(1, 5)].astype(np.int64)
-    return id_bytes @ np.array([1 << 24, 1 << 16, 1 << 8, 1], np.int64)  # type: ignore[no-any-return]
 
 
 def _renamed(declared: bytes, registered: bytes | bytearray, text_high: int, how: int) -> int:
