@@ -206,7 +206,7 @@ class ArchiveWriter:
         path = self.directory / "segments" / _segment_name(self._tail.sequence + 1)
         if not path.exists():
             return
-        records, complete = _readable(path)
+        records, complete = readable(path)
         incarnation = _incarnation_of(path)
         if incarnation is not None and incarnation != self._tail.incarnation:
             self._tail.incarnation, self._tail.high = incarnation, {}
@@ -254,8 +254,9 @@ def read_segment(path: Path) -> Iterator[ArchivedRecord]:
             yield ArchivedRecord.from_avro(record)  # type: ignore[arg-type]
 
 
-def _readable(path: Path) -> tuple[list[ArchivedRecord], bool]:
-    """The records of ``path`` up to the first that cannot be read, and whether that was all."""
+def readable(path: Path) -> tuple[list[ArchivedRecord], bool]:
+    """The records of ``path`` up to the first that cannot be read, and whether that was all:
+    a segment being written (or cut short by a crash) ends in a block not yet whole."""
     records: list[ArchivedRecord] = []
     try:
         for record in read_segment(path):
@@ -429,7 +430,7 @@ def verify(directory: Path) -> Verdict:
     if extra:
         return _broken(verdict, "a segment file that no manifest names", f"segments/{extra[0]}")
     if open_name in names:
-        for i, found_record in enumerate(_readable(directory / "segments" / open_name)[0]):
+        for i, found_record in enumerate(readable(directory / "segments" / open_name)[0]):
             if record_digest(record, found_record) != found_record.digest:
                 return _broken(
                     verdict, f"record {i} does not follow the one before it", f"segments/{open_name}"
