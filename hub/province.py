@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 
 from hub.errors import ConfigError
 
-__all__ = ["District", "Province", "known_province_codes", "load_province"]
+__all__ = ["VIETNAM", "District", "Province", "known_province_codes", "load_province"]
+
+VIETNAM = timezone(
+    timedelta(hours=7), "ICT"
+)  # the province's time, UTC+7 all year: a time without an offset is this
 
 _REFERENCE = Path(__file__).parent / "reference"
 

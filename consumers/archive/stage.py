@@ -10,40 +10,17 @@ is fatal to the runner), rather than let the archive fall behind unseen.
 
 from __future__ import annotations
 
-from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
+from confluent_kafka import Message
 
-from hub.archive import ArchivedRecord, ArchiveWriter
-from hub.avro.wire import HEADER_SIZE, MAGIC_BYTE, AvroCodec
+from hub.archive import ArchiveWriter, archived_record
+from hub.avro.wire import AvroCodec
 from hub.errors import ArchiveError, HubError
 from hub.kafka.stage import OutMessage
 from hub.metrics import HubMetrics
 from hub.runtime import Runtime
 from hub.topics import ALL_TOPICS, Group
 
-__all__ = ["ArchiveStage", "archived_record", "build"]
-
-
-def archived_record(message: Message) -> ArchivedRecord:
-    """A consumed record as the archive keeps it (its digest is the archive's to compute)."""
-    kind, millis = message.timestamp()
-    value = message.value()
-    schema_id = None
-    if value is not None and len(value) >= HEADER_SIZE and value[0] == MAGIC_BYTE:
-        schema_id = int.from_bytes(value[1:HEADER_SIZE], "big")
-    headers = tuple(
-        (key, value if value is None or isinstance(value, bytes) else str(value).encode())
-        for key, value in (message.headers() or [])
-    )
-    return ArchivedRecord(
-        message.topic(),
-        message.partition(),
-        message.offset(),
-        None if kind == TIMESTAMP_NOT_AVAILABLE else millis,
-        message.key(),
-        headers,
-        schema_id,
-        value,
-    )
+__all__ = ["ArchiveStage", "build"]
 
 
 class ArchiveStage:

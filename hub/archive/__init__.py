@@ -2,6 +2,7 @@
 :mod:`.chain`), readable and verifiable without the broker or the hub's database."""
 
 from hub.archive.chain import ArchivedRecord
+from hub.archive.message import archived_record
 from hub.archive.segments import ArchiveWriter, Verdict, verify
 
-__all__ = ["ArchiveWriter", "ArchivedRecord", "Verdict", "verify"]
+__all__ = ["ArchiveWriter", "ArchivedRecord", "Verdict", "archived_record", "verify"]

@@ -19,7 +19,10 @@ audit_app = typer.Typer(
 def verify(
     directory: Annotated[
         Path | None,
-        typer.Argument(help="The archive's directory (default: HUB_DATA_DIR/archive).", show_default=False),
+        typer.Argument(
+            help="The archive's directory (default: HUB_ARCHIVE_DIR, or HUB_DATA_DIR/archive).",
+            show_default=False,
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as one JSON object.")] = False,
 ) -> None:
@@ -37,7 +40,7 @@ def verify(
     from hub.errors import ArchiveError
     from hub.settings import get_settings
 
-    where = directory or get_settings().data_dir / "archive"
+    where = directory or get_settings().resolved_archive_dir
     try:
         verdict = verify_archive(where)
     except ArchiveError as exc:

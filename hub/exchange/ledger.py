@@ -29,7 +29,8 @@ from sqlalchemy.engine import Engine
 from hub.db import connection, create_tables, json_rows
 from hub.errors import DatabaseError, InputError
 from hub.exchange.sql import ledger, utc
-from hub.exchange.validation import VIETNAM, Rejection, digest, problem
+from hub.exchange.validation import Rejection, digest, problem
+from hub.province import VIETNAM
 
 __all__ = ["COUNT_KEYS", "ExchangeLedger", "ack"]
 

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 import orjson
 
-__all__ = ["VIETNAM", "Rejection", "digest", "problem"]
+from hub.province import VIETNAM
 
-VIETNAM = timezone(timedelta(hours=7), "ICT")  # a date-time without an offset is Vietnam time
+__all__ = ["Rejection", "digest", "problem"]
+
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 _FUTURE = timedelta(days=1)  # how far ahead of the exchange's clock a dossier may have been received
 

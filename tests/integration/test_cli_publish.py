@@ -49,7 +49,7 @@ def _run(args: list[str], tmp_path: Path, env: dict[str, str]) -> subprocess.Com
 
 def _published(env: dict[str, str], topic: str, prefix: str) -> dict[str, dict[str, Any]]:
     """Decoded values on ``topic`` whose record id starts with ``prefix``, by record id."""
-    from consumers.replay import replay
+    from hub.audit.replay import replay_json as replay
     from hub.avro.wire import AvroCodec
     from hub.db import connect
     from hub.kafka.clients import KafkaClients

@@ -3,7 +3,6 @@ reaches the exchange's ledger exactly once, and every refused one the dead-lette
 
 from __future__ import annotations
 
-import base64
 import os
 import signal
 import subprocess
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from consumers.replay import replay
+from hub.audit.replay import replay_json as replay
 from hub.avro.wire import AvroCodec
 from hub.bench.forward import publish_reconciled, reconciled_record, write_credentials
 from hub.db import connect
@@ -107,8 +106,7 @@ def test_every_record_reaches_the_ledger_once_through_failures_an_outage_and_two
         deadline = time.monotonic() + 30
         while set(dead) != refused and time.monotonic() < deadline:
             for message in replay(runtime.clients, FORWARD_DEAD_LETTERS, codec):
-                record = codec.decode(base64.b64decode(message["value_base64"]))[1]
-                dead[record["record_id"]] = message["headers"]["__hub.errors.reason"]
+                dead[message["value"]["record_id"]] = message["headers"]["__hub.errors.reason"]
         assert set(dead) == refused  # every refused record, with the exchange's reason
         assert set(dead.values()) == {"DATE_ORDER"}
     exchange_engine.dispose()

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from consumers.replay import replay
+from hub.audit.replay import replay_json as replay
 from hub.kafka.broker import EmbeddedBroker
 from hub.metrics import HubMetrics, MetricsServer
 from hub.province import load_province

@@ -1,4 +1,5 @@
-"""consumers.replay against the real embedded broker: it stops at the end of every partition."""
+"""hub.audit.replay against the real embedded broker: it stops at the end of every partition;
+its time ranges are right although the broker's timestamp look-up always answers offset 0."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from consumers.replay import replay
+from hub.audit.live import time_offsets
+from hub.audit.replay import Span, from_topic, replay_json
 from hub.avro.wire import AvroCodec
 from hub.kafka.broker import EmbeddedBroker
 from hub.kafka.clients import KafkaClients
@@ -34,13 +36,10 @@ def _topic(clients: KafkaClients, records: int, partitions: int = 3) -> Topic:
 
 
 def _replay(clients: KafkaClients, topic: Topic, **options: Any) -> tuple[list[dict[str, Any]], int, float]:
-    """The records, the count given to on_done, and the seconds the replay took."""
-    done: list[int] = []
+    """The records, their count, and the seconds the replay took."""
     started = time.monotonic()
-    records = list(replay(clients, topic, AvroCodec(lambda _: None), on_done=done.append, **options))
-    elapsed = time.monotonic() - started
-    assert done == [len(records)]
-    return records, done[0], elapsed
+    records = list(replay_json(clients, topic, AvroCodec(lambda _: None), **options))
+    return records, len(records), time.monotonic() - started
 
 
 @pytest.fixture
@@ -89,3 +88,41 @@ def test_from_offset_past_the_end_returns_at_once_with_nothing(clients: KafkaCli
     records, count, elapsed = _replay(clients, _topic(clients, 30), from_offset=1000)
     assert records == [] and count == 0
     assert elapsed < QUICK
+
+
+DAY = 86_400_000
+WEEK_START = 1_793_466_000_000  # 2026-11-01T00:00 Vietnam time, in ms
+
+
+def _week(clients: KafkaClients, per_day: int = 40) -> tuple[Topic, list[tuple[int, int]]]:
+    """A topic holding a week of records, ``per_day`` a day, stamped in order; (index, ms) of each."""
+    topic = Topic(f"lgsp.test.week-{uuid.uuid4().hex[:8]}", 3, "key", None, "replay test")
+    clients.ensure_topics([topic])
+    producer = clients.producer()
+    stamped = []
+    for i in range(7 * per_day):
+        ms = WEEK_START + i * (DAY // per_day)
+        producer.produce(topic.name, f"value-{i}".encode(), f"key-{i}".encode(), timestamp=ms)
+        stamped.append((i, ms))
+    assert producer.flush(30) == 0
+    return topic, stamped
+
+
+def test_a_time_range_reads_exactly_its_records_though_the_broker_answers_offset_0(
+    clients: KafkaClients,
+) -> None:
+    topic, stamped = _week(clients)
+    start, end = WEEK_START + 2 * DAY + DAY // 3, WEEK_START + 4 * DAY
+    got = [r.value for r in from_topic(clients, topic.name, Span(from_ms=start, to_ms=end))]
+    expected = [f"value-{i}".encode() for i, ms in stamped if start <= ms < end]
+    assert sorted(got) == sorted(expected) and len(got) == len(set(got)) > 0
+
+
+def test_time_ranges_at_the_edges(clients: KafkaClients) -> None:
+    topic, stamped = _week(clients, per_day=10)
+    assert list(from_topic(clients, topic.name, Span(from_ms=WEEK_START + 8 * DAY))) == []  # after the end
+    assert list(from_topic(clients, topic.name, Span(to_ms=WEEK_START))) == []  # before the start
+    every = list(from_topic(clients, topic.name, Span(from_ms=WEEK_START - DAY)))
+    assert len(every) == len(stamped)
+    first_day = time_offsets(clients, topic.name, 3, WEEK_START + DAY)
+    assert all(offset is not None and offset > 0 for offset in first_day.values())

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 from functools import cache, lru_cache
 from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
+
+from hub.province import VIETNAM
 
 __all__ = [
     "ALL",
@@ -46,7 +48,6 @@ REUSE_RATE = "reuse_rate"
 REUSE_TARGET = 0.80  # full points at or above this rate
 ALL = "all"  # the value of a dimension (department, day…) meaning "every one"
 
-VIETNAM = timezone(timedelta(hours=7), "ICT")
 
 TRANSPARENCY = "Transparency"
 PROGRESS = "Processing progress"
