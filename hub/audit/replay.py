@@ -102,10 +102,10 @@ def replay_json(
     codec: AvroCodec,
     from_offset: int = 0,
     limit: int | None = None,
-    filters: Filters = Filters(),
+    filters: Filters | None = None,
 ) -> Iterator[dict[str, Any]]:
     """A live topic's records from ``from_offset`` in every partition, decoded, as JSON-ready
     dicts (:func:`~hub.audit.records.to_json`), to its end or ``limit``."""
     name = topic if isinstance(topic, str) else topic.name
-    for row in select(from_topic(clients, name, Span(from_offset)), codec, filters, limit):
+    for row in select(from_topic(clients, name, Span(from_offset)), codec, filters or Filters(), limit):
         yield to_json(row)
