@@ -16,6 +16,7 @@ __all__ = [
     "INDICATORS_COUNTS",
     "INDICATORS_DEAD_LETTERS",
     "INDICATORS_LATE",
+    "POSITIONS",
     "RECONCILED",
     "REJECTED",
     "Department",
@@ -160,6 +161,14 @@ EXCHANGE_ACKS = Topic(
     "vn.lgsp.ExchangeAck",
     "The national exchange's acknowledgement of each forwarded record",
 )
+POSITIONS = Topic(
+    "lgsp.positions",
+    1,
+    "consumer group",
+    None,
+    "Where each stage has got to: after a batch's outputs are delivered, the next offset of each "
+    "partition it read (JSON); what `hub archive restore` commits for each group",
+)
 
 ALL_TOPICS: tuple[Topic, ...] = (
     *DEPARTMENT_TOPICS.values(),
@@ -171,6 +180,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     INDICATORS_LATE,
     INDICATORS_COUNTS,
     FORWARD_DEAD_LETTERS,
+    POSITIONS,
 )
 _BY_NAME = {topic.name: topic for topic in ALL_TOPICS}
 _DEPARTMENT_BY_TOPIC = {topic.name: dept for dept, topic in DEPARTMENT_TOPICS.items()}

@@ -10,17 +10,22 @@ is fatal to the runner), rather than let the archive fall behind unseen.
 
 from __future__ import annotations
 
-from confluent_kafka import Message
+import logging
+
+from confluent_kafka import Message, TopicPartition
 
 from hub.archive import ArchiveWriter, archived_record
 from hub.avro.wire import AvroCodec
 from hub.errors import ArchiveError, HubError
+from hub.kafka.clients import KafkaClients
 from hub.kafka.stage import OutMessage
 from hub.metrics import HubMetrics
 from hub.runtime import Runtime
 from hub.topics import ALL_TOPICS, Group
 
-__all__ = ["ArchiveStage", "build"]
+__all__ = ["ArchiveStage", "broker_was_reset", "build"]
+
+_log = logging.getLogger("hub.archive")
 
 
 class ArchiveStage:
@@ -29,6 +34,7 @@ class ArchiveStage:
     name = "archive"
     group = Group.ARCHIVE.value
     dead_letters = ""  # nothing is refused: every record is kept as it came
+    marks_positions = False  # its position is what the archive holds
     inputs: tuple[str, ...] = tuple(topic.name for topic in ALL_TOPICS)
 
     def __init__(self, writer: ArchiveWriter, codec: AvroCodec) -> None:
@@ -69,6 +75,30 @@ def build(runtime: Runtime, metrics: HubMetrics) -> ArchiveStage:
         max_bytes=settings.archive_segment_bytes,
         max_seconds=settings.archive_segment_seconds,
     )
-    if runtime.broker is not None:  # a fresh embedded broker: its offsets start again at 0
+    if broker_was_reset(runtime.clients, writer.high):
+        _log.warning(
+            "archive: the broker's topics start again (a fresh broker, or one whose data was lost): "
+            "archiving them as incarnation %d; `hub archive restore` puts the archived records back",
+            writer.incarnation + 1,
+        )
         writer.new_incarnation()
     return ArchiveStage(writer, runtime.codec)
+
+
+def broker_was_reset(clients: KafkaClients, high: dict[tuple[str, int], int]) -> bool:
+    """Whether a partition the archive holds records of is empty or gone on the broker: its
+    offsets start again at 0, and what comes is not what the archive already holds."""
+    if not high:
+        return False
+    existing = clients.existing_topics()
+    consumer = clients.consumer(Group.ARCHIVE.value)
+    try:
+        for (topic, partition), _ in sorted(high.items()):
+            if partition >= existing.get(topic, 0):
+                return True
+            _, end = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            if end == 0:  # a partition that held records never has its end at 0 again
+                return True
+        return False
+    finally:
+        consumer.close()

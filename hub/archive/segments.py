@@ -69,6 +69,7 @@ ARCHIVED_RECORD: dict[str, Any] = {
 _PARSED = fastavro.parse_schema(ARCHIVED_RECORD)
 _META = "archive.json"
 _INCARNATION = "lgsp.incarnation"
+_NEXT_INCARNATION = "incarnation.json"  # set by new_incarnation(), until a segment says it
 
 
 def _segment_name(sequence: int) -> str:
@@ -189,12 +190,25 @@ class ArchiveWriter:
     def _metadata(self) -> dict[str, str]:
         return {_INCARNATION: str(self._tail.incarnation)}
 
+    @property
+    def incarnation(self) -> int:
+        """Of the broker's topics: each fresh broker (offsets from 0 again) is a new one."""
+        return self._tail.incarnation
+
+    @property
+    def high(self) -> dict[tuple[str, int], int]:
+        """The last archived offset of each partition, in this incarnation."""
+        return dict(self._tail.high)
+
     def new_incarnation(self) -> None:
-        """The broker's topics start again (a fresh embedded broker: offsets from 0): seal what is
-        open and archive every offset from now on, even those held from before."""
+        """The broker's topics start again (a fresh broker: offsets from 0): seal what is open and
+        archive every offset from now on, even those held from before. Kept in the archive's
+        ``incarnation.json``, so a writer opened later knows even before a record is written."""
         self.seal()
         self._tail.incarnation += 1
         self._tail.high = {}
+        body = {"incarnation": self._tail.incarnation, "since": datetime.now(UTC).isoformat()}
+        _write_durably(self.directory / _NEXT_INCARNATION, json.dumps(body).encode())
 
     def _keep_schema(self, schema_id: int, text: str) -> None:
         path = self.directory / "schemas" / f"{schema_id}.avsc"
@@ -208,7 +222,7 @@ class ArchiveWriter:
             return
         records, complete = readable(path)
         incarnation = _incarnation_of(path)
-        if incarnation is not None and incarnation != self._tail.incarnation:
+        if incarnation is not None and incarnation > self._tail.incarnation:
             self._tail.incarnation, self._tail.high = incarnation, {}
         previous = self._tail.record
         for i, record in enumerate(records):
@@ -359,6 +373,14 @@ def _tail(directory: Path, archive_id: str) -> _Tail:
             for partition, (_, last) in partitions.items():
                 key = (topic, int(partition))
                 tail.high[key] = max(tail.high.get(key, -1), int(last))
+    declared = directory / _NEXT_INCARNATION
+    if declared.exists():
+        try:
+            incarnation = int(json.loads(declared.read_text())["incarnation"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ArchiveError(f"{declared} cannot be read: {exc}") from exc
+        if incarnation > tail.incarnation:
+            tail.incarnation, tail.high = incarnation, {}
     return tail
 
 

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from hub.cli.archive import archive_app
 from hub.cli.audit import audit_app
 from hub.cli.bench import bench
 from hub.cli.console import err
@@ -59,6 +60,7 @@ app.command("schema-registry")(schema_registry)
 app.add_typer(registry_app, name="registry")
 app.add_typer(exchange_clients_app, name="exchange-clients")
 app.add_typer(audit_app, name="audit")
+app.add_typer(archive_app, name="archive")
 
 
 def main() -> None:

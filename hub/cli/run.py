@@ -20,11 +20,20 @@ def run(
             "An unknown name is refused with the list of stages."
         ),
     ] = None,
+    restore: Annotated[
+        bool,
+        typer.Option(
+            "--restore",
+            help="Before the stages start, put the archive (HUB_ARCHIVE_DIR) back on the broker, which "
+            "must be empty (the embedded one is): the hub carries on where it was when it stopped.",
+        ),
+    ] = False,
 ) -> None:
     """Run the stream processors as a long-lived service until Ctrl-C or SIGTERM.
 
     This is what a deployment runs, one process per stage or all in one; with no
-    HUB_EXCHANGE_URL the mock national exchange is started too.
+    HUB_EXCHANGE_URL the mock national exchange is started too. The embedded broker keeps
+    nothing when it stops: `--restore` puts the archived records back as it starts.
     """
     from contextlib import ExitStack
 
@@ -41,6 +50,10 @@ def run(
     with ExitStack() as stack:
         runtime = stack.enter_context(Runtime(settings))
         runtime.prepare()
+        if restore:
+            from hub.cli.archive import restore_into
+
+            restore_into(runtime.clients, settings.resolved_archive_dir)
         server = stack.enter_context(MetricsServer(metrics, settings.metrics_host, settings.metrics_port))
         service = stack.enter_context(Service(runtime, metrics, chosen))
         err.print(
@@ -58,6 +71,10 @@ def run(
 
 def broker(
     port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).")] = 9092,
+    restore: Annotated[
+        bool,
+        typer.Option("--restore", help="Put the archive (HUB_ARCHIVE_DIR) back on the broker as it starts."),
+    ] = False,
 ) -> None:
     """Run the embedded broker in the foreground until Ctrl-C, with the hub's topics created."""
     from hub.cli.console import err, out, wait_for_signal
@@ -69,6 +86,10 @@ def broker(
     )
     with Runtime(settings) as runtime:
         runtime.prepare()
+        if restore:
+            from hub.cli.archive import restore_into
+
+            restore_into(runtime.clients, settings.resolved_archive_dir)
         err.print(
             f"embedded broker on [bold]{runtime.clients.bootstrap}[/] "
             f"(in memory: everything is lost when it stops); database {settings.database_description}",

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
+import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from hub.errors import BrokerError
@@ -38,6 +39,7 @@ from hub.kafka.stage import (
     process_isolating,
 )
 from hub.metrics import HubMetrics
+from hub.topics import POSITIONS
 
 __all__ = ["StageRunner", "StageStats"]
 
@@ -97,6 +99,8 @@ class StageRunner:
         self.metrics.stage_failures.labels(stage.name)
         self.metrics.dead_letters.labels(stage.name, UNPROCESSABLE)
         self._delivery_errors: list[str] = []
+        # The archiver reads lgsp.positions itself: it marks nothing, or it would never idle.
+        self.marks_positions = getattr(stage, "marks_positions", True)
 
     def run(self) -> None:
         """Consume and process until stopped; closes its clients on the way out."""
@@ -215,7 +219,10 @@ class StageRunner:
             self._produce(producer, outputs)
         except INFRASTRUCTURE as exc:
             return exc
-        self._commit(consumer, batch)
+        reached = _reached(batch)
+        if self.marks_positions:
+            self._mark(producer, reached)
+        self._commit(consumer, reached)
         self.stage.committed()
         self._count(batch, outputs)
         self.stats.consumed += len(batch)
@@ -266,11 +273,25 @@ class StageRunner:
         if error is not None:
             self._delivery_errors.append(f"{message.topic()}: {error.str()}")
 
-    def _commit(self, consumer: Consumer, batch: list[Message]) -> None:
-        # A partition's messages come in offset order: the last one seen is the one to commit.
-        at = zip(map(Message.topic, batch), map(Message.partition, batch), strict=True)
-        positions = cast(dict[tuple[str, int], int], dict(zip(at, map(Message.offset, batch), strict=True)))
-        offsets = [TopicPartition(t, p, o + 1) for (t, p), o in positions.items()]
+    def _mark(self, producer: Producer, reached: dict[tuple[str, int], int]) -> None:
+        """Say on ``lgsp.positions`` where the group has got to, once the outputs are delivered:
+        a restore from the archive commits it (a marker is never ahead of what was delivered).
+        A marker that cannot be delivered is logged, not retried: the next batch's says more."""
+        offsets: dict[str, dict[str, int]] = {}
+        for (topic, partition), next_offset in reached.items():
+            offsets.setdefault(topic, {})[str(partition)] = next_offset
+        body = {"group": self.stage.group, "stage": self.stage.name, "offsets": offsets}
+        try:
+            producer.produce(
+                POSITIONS.name, orjson.dumps(body), self.stage.group.encode(), on_delivery=_marked
+            )
+        except (BufferError, KafkaException) as exc:
+            _log.warning("%s: position not marked: %s", self.stage.name, exc)
+            return
+        producer.flush(30)
+
+    def _commit(self, consumer: Consumer, reached: dict[tuple[str, int], int]) -> None:
+        offsets = [TopicPartition(t, p, o) for (t, p), o in reached.items()]
         try:
             consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
@@ -292,6 +313,19 @@ class StageRunner:
             except KafkaException as seek_error:
                 _log.warning("%s: seek failed: %s", self.stage.name, seek_error)
         self.stop.wait(self.retry_pause)
+
+
+def _reached(batch: list[Message]) -> dict[tuple[str, int], int]:
+    """The next offset of each partition of ``batch``: what a commit of it says."""
+    # A partition's messages come in offset order: the last one seen is the one that counts.
+    at = zip(map(Message.topic, batch), map(Message.partition, batch), strict=True)
+    last = cast(dict[tuple[str, int], int], dict(zip(at, map(Message.offset, batch), strict=True)))
+    return {position: o + 1 for position, o in last.items()}
+
+
+def _marked(error: KafkaError | None, message: Message) -> None:
+    if error is not None:
+        _log.warning("position marker for %s not delivered: %s", message.key(), error.str())
 
 
 def _reason(headers: Sequence[tuple[str, str | bytes | None]] | None) -> str:

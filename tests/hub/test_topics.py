@@ -14,6 +14,7 @@ from hub.topics import (
     INDICATORS_COUNTS,
     INDICATORS_DEAD_LETTERS,
     INDICATORS_LATE,
+    POSITIONS,
     RECONCILED,
     REJECTED,
     Department,
@@ -26,7 +27,7 @@ from hub.topics import (
 
 def test_topic_names_are_unique_and_prefixed() -> None:
     names = [topic.name for topic in ALL_TOPICS]
-    assert len(names) == len(set(names)) == 12
+    assert len(names) == len(set(names)) == 13
     assert all(name.startswith("lgsp.") for name in names)
 
 
@@ -74,7 +75,11 @@ def test_subject_uses_topic_name_strategy() -> None:
 def test_dead_letter_topics_keep_original_bytes() -> None:
     dead_letters = {REJECTED, INDICATORS_DEAD_LETTERS, INDICATORS_LATE, FORWARD_DEAD_LETTERS}
     assert all(topic.value_schema is None for topic in dead_letters)
-    assert all(topic.value_schema for topic in ALL_TOPICS if topic not in dead_letters | {INDICATORS_COUNTS})
+    assert all(
+        topic.value_schema
+        for topic in ALL_TOPICS
+        if topic not in dead_letters | {INDICATORS_COUNTS, POSITIONS}
+    )
 
 
 def test_department_agencies() -> None:

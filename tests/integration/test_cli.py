@@ -151,8 +151,7 @@ def test_help_on_every_command(tmp_path: Path) -> None:
         (["demo"], {"HUB_DATABASE_URL": "nonsense"}, "not a database URL"),
         (["demo"], {"HUB_KAFKA_BOOTSTRAP": "127.0.0.1:1"}, "cannot reach Kafka at 127.0.0.1:1"),
         (["demo"], {"HUB_METRICS_PORT": "70000"}, "HUB_METRICS_PORT"),
-        (["replay", "lgsp.nope"], {}, "unknown topic 'lgsp.nope'"),
-        (["replay", "lgsp.reconciled"], {}, "replay needs a running broker"),
+        (["replay", "lgsp.reconciled"], {}, "reading a live topic needs a running broker"),
         (["run", "--stage", "dance"], {}, "unknown stage dance"),
     ],
 )
@@ -162,6 +161,14 @@ def test_user_mistakes_are_one_line_errors(
     result = _run(args, tmp_path, timeout=60, **env)
     assert result.returncode == 1
     assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_replay_says_what_is_wrong_with_its_input_and_exits_2(tmp_path: Path) -> None:
+    result = _run(["replay", "lgsp.nope"], tmp_path, timeout=60)
+    assert result.returncode == 2 and "unknown topic 'lgsp.nope'" in result.stderr
+    result = _run(["replay", "lgsp.reconciled", "--archive-dir", str(tmp_path)], tmp_path, timeout=60)
+    assert result.returncode == 2 and "not an archive" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -207,7 +214,7 @@ def test_replay_prints_decoded_json_lines(broker, tmp_path: Path) -> None:  # ty
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(lines) == 3
-    assert "replay: 3 records from lgsp.land.records" in result.stderr
+    assert "replay: 3 records of lgsp.land.records printed" in result.stderr
     assert all(line["topic"] == "lgsp.land.records" and "citizen" in line["value"] for line in lines)
 
 

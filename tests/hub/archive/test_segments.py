@@ -177,3 +177,15 @@ def test_a_fresh_broker_starts_a_new_incarnation_whose_offsets_are_archived_agai
     assert [m["incarnation"] for m in manifests] == [1, 2]
     verdict = verify(tmp_path)
     assert verdict.ok and verdict.records == 18
+
+
+def test_a_new_incarnation_is_kept_before_any_record_is(tmp_path: Path) -> None:
+    writer = ArchiveWriter(tmp_path)
+    writer.append([record(0), record(1)])
+    writer.new_incarnation()
+    writer.close()
+    reopened = ArchiveWriter(tmp_path)
+    assert reopened.incarnation == 2 and reopened.high == {}
+    assert reopened.append([record(0)]) == 1  # offset 0 of the fresh broker: archived, not skipped
+    reopened.close()
+    assert verify(tmp_path).ok

@@ -1,0 +1,201 @@
+"""A broker restart (the embedded broker keeps nothing) followed by a restore from the archive:
+every archived record is back where it was, and the hub carries on without reprocessing
+anything: each stage, restarted, reads only the records published after the restore."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from consumers.archive.stage import broker_was_reset
+from hub.archive import ArchiveWriter, verify
+from hub.archive.reader import archive_records
+from hub.audit.replay import Span, from_topic, replay_json
+from hub.audit.restore import restore
+from hub.errors import ArchiveError
+from hub.kafka.broker import EmbeddedBroker
+from hub.metrics import HubMetrics
+from hub.province import load_province
+from hub.registry import RegistryStore
+from hub.runtime import Runtime
+from hub.service import Service
+from hub.settings import Settings
+from hub.topics import DEPARTMENT_TOPICS, EXCHANGE_ACKS, Department, Group
+from producers.population import generate_population
+from producers.publisher import DepartmentPublisher
+from producers.simulate import generate_records
+
+pytestmark = pytest.mark.integration
+
+PER_DEPARTMENT = 40
+Position = tuple[str, int, int]
+
+
+def _settings(broker: EmbeddedBroker, tmp_path: Path) -> Settings:
+    return Settings(
+        kafka_bootstrap=broker.bootstrap,
+        database_url=f"sqlite:///{tmp_path / 'hub.db'}",
+        data_dir=tmp_path,
+        archive_dir=tmp_path / "archive",
+        archive_segment_bytes=50_000,
+    )
+
+
+def _publish(runtime: Runtime, seed: int) -> int:
+    """PER_DEPARTMENT records of each department; how many the registry matches."""
+    population = generate_population(load_province("74"), 400, seed=5)
+    RegistryStore(runtime.engine).upsert(population)
+    matched = 0
+    for department in Department:
+        registered = runtime.schema_ids[DEPARTMENT_TOPICS[department].value_schema or ""]
+        publisher = DepartmentPublisher(
+            department, runtime.clients.producer(), runtime.codec, registered.schema_id
+        )
+        for simulated in generate_records(population, department, PER_DEPARTMENT, seed=seed):
+            simulated.send(publisher)
+            matched += simulated.matched
+        assert publisher.flush().delivered == PER_DEPARTMENT
+    return matched
+
+
+def _settle(service: Service, done: Callable[[], bool]) -> None:
+    """Wait until ``done`` and every stage has read everything, and nothing moves for 2 s."""
+    deadline, quiet_since, last = time.monotonic() + 120, None, None
+    while True:
+        assert time.monotonic() < deadline, {n: r.stats for n, r in service.runners.items()}
+        now = tuple(r.stats.consumed for r in service.runners.values())
+        settled = done() and all(r.stats.caught_up for r in service.runners.values())
+        if settled and now == last:
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since >= 2.0:
+                return
+        else:
+            quiet_since = None
+        last = now
+        time.sleep(0.2)
+
+
+def _archived(archive: Path) -> dict[Position, bytes | None]:
+    found: dict[Position, bytes | None] = {}
+    for r in archive_records(archive):
+        assert (r.topic, r.partition, r.offset) not in found, "archived twice"
+        found[r.topic, r.partition, r.offset] = r.value
+    return found
+
+
+def test_restore_after_a_broker_restart_loses_nothing_and_reprocesses_nothing(tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    with EmbeddedBroker() as first, Runtime(_settings(first, tmp_path)) as runtime:
+        runtime.prepare()
+        matched = _publish(runtime, seed=41)
+        with Service(runtime, HubMetrics()) as service:
+            exchange = service.exchange
+            assert exchange is not None
+            _settle(service, lambda: exchange.ledger.count() >= matched)
+    before = _archived(archive)  # the first broker is gone, and every record with it
+    assert verify(archive).ok
+
+    with EmbeddedBroker() as second, Runtime(_settings(second, tmp_path)) as runtime:
+        runtime.prepare()
+        held = ArchiveWriter(archive).high
+        assert broker_was_reset(runtime.clients, held)  # what the archiver sees of a fresh broker
+        done = restore(runtime.clients, archive)
+        assert not broker_was_reset(runtime.clients, held)  # restored: the archive carries on
+        assert done.total == len(before) and done.moved == 0
+        assert set(done.groups) == {g.value for g in Group}
+        on_broker = {
+            (r.topic, r.partition, r.offset): r.value
+            for topic in {t for t, _, _ in before}
+            for r in from_topic(runtime.clients, topic, Span())
+        }
+        assert on_broker == before  # every archived record, at its offset, unchanged
+        with pytest.raises(ArchiveError, match="already holds records"):
+            restore(runtime.clients, archive)  # into a broker that is not empty: refused
+
+        matched_after = _publish(runtime, seed=42)
+        new_department_records = PER_DEPARTMENT * len(Department)
+        with Service(runtime, HubMetrics()) as service:
+            exchange = service.exchange
+            assert exchange is not None
+            _settle(service, lambda: exchange.ledger.count() >= matched + matched_after)
+            consumed = {name: runner.stats.consumed for name, runner in service.runners.items()}
+            assert exchange.ledger.count() == matched + matched_after
+        acks = Counter(
+            a["value"]["record_id"] for a in replay_json(runtime.clients, EXCHANGE_ACKS, runtime.codec)
+        )
+    after = _archived(archive)
+    assert verify(archive).ok
+    assert {p: v for p, v in after.items() if p in before} == before
+    new = {p for p in after if p not in before}
+    # Reprocessed nothing: each stage read only what came after the restore.
+    assert consumed["reconcile"] == new_department_records
+    assert consumed["forward"] == sum(1 for t, _, _ in new if t == "lgsp.reconciled")
+    assert consumed["archive"] == len(new)
+    assert len(acks) == matched + matched_after and set(acks.values()) == {1}  # each acknowledged once
+
+
+def test_hub_broker_restore_and_hub_archive_restore(tmp_path: Path) -> None:
+    """The commands: `hub broker --restore` starts an embedded broker holding the archive;
+    `hub archive restore` into it again is refused (not empty), and says why without a broker."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from hub.archive import ArchivedRecord, ArchiveWriter
+    from hub.kafka.clients import KafkaClients
+    from hub.topics import POSITIONS, RECONCILED
+
+    archive = tmp_path / "archive"
+    writer = ArchiveWriter(archive)
+    marker = json.dumps({"group": "hub.forward", "stage": "forward", "offsets": {RECONCILED.name: {"1": 2}}})
+    writer.append(
+        [
+            ArchivedRecord(RECONCILED.name, 1, i, 1_793_466_000_000 + i, b"k", (), None, b"v%d" % i)
+            for i in range(3)
+        ]
+        + [ArchivedRecord(POSITIONS.name, 0, 0, 1_793_466_000_100, b"hub.forward", (), None, marker.encode())]
+    )
+    writer.close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    env |= {"HUB_DATA_DIR": str(tmp_path), "HUB_ARCHIVE_DIR": str(archive)}
+    hub = [sys.executable, "-m", "hub.cli"]
+    alone = subprocess.run([*hub, "archive", "restore"], env=env, capture_output=True, text=True, timeout=60)
+    assert alone.returncode == 1 and "HUB_KAFKA_BOOTSTRAP" in alone.stderr
+    broker = subprocess.Popen(
+        [*hub, "broker", "--port", "0", "--restore"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert broker.stdout is not None
+        line = broker.stdout.readline()
+        assert line.startswith("export HUB_KAFKA_BOOTSTRAP="), broker.stderr.read() if broker.stderr else ""
+        bootstrap = line.strip().split("=", 1)[1]
+        clients = KafkaClients({"bootstrap.servers": bootstrap})
+        held = [(r.partition, r.offset, r.value) for r in from_topic(clients, RECONCILED.name, Span())]
+        assert sorted(held) == [(1, i, b"v%d" % i) for i in range(3)]
+        consumer = clients.consumer("hub.forward")
+        from confluent_kafka import TopicPartition
+
+        (committed,) = consumer.committed([TopicPartition(RECONCILED.name, 1)], timeout=10)
+        consumer.close()
+        assert committed.offset == 2  # where the forwarder's marker said it had got to
+        again = subprocess.run(
+            [*hub, "archive", "restore"],
+            env=env | {"HUB_KAFKA_BOOTSTRAP": bootstrap},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert again.returncode == 2 and "already holds records" in again.stderr
+    finally:
+        broker.send_signal(signal.SIGTERM)
+        broker.communicate(timeout=30)  # and its pipes closed
