@@ -8,7 +8,16 @@ import typer
 
 __all__ = ["bench"]
 
-_SUITES = ("registry", "encode", "publish", "registry-load", "reconcile", "indicators", "forward")
+_SUITES = (
+    "registry",
+    "encode",
+    "publish",
+    "registry-load",
+    "reconcile",
+    "indicators",
+    "forward",
+    "archive",
+)
 
 
 def bench(
@@ -35,6 +44,9 @@ def bench(
         float,
         typer.Option(min=1.0, help="Length of the steady-rate and outage phases of the forward benchmark."),
     ] = 10.0,
+    archive_records: Annotated[
+        int, typer.Option(min=1000, help="Department records to publish and archive, then replay a week of.")
+    ] = 400_000,
     repeat: Annotated[
         int,
         typer.Option(
@@ -61,6 +73,11 @@ def bench(
     forward: reconciled records to the national exchange (its own process,
     its ledger on SQLite, then PostgreSQL); latency at a steady 2,000
     records/s; the forwarder's memory through an outage, and the drain after.
+
+    archive: the archiver (its own process) through --archive-records
+    department records, and its CPU per record (>= 80,000 records/s); `verify`
+    of that archive (>= 1 GB/min); the same records stamped over a week, and
+    one day of them replayed by time range (in seconds).
 
     publish: simulate and publish records from this one process, validation
     and Avro encoding included, into the broker (embedded unless
@@ -120,6 +137,11 @@ def bench(
 
         err.print(f"forward: {forward_records:,} reconciled records to the exchange's ledger ...")
         figures += bench_forward(settings, forward_records, postgres_url or None, outage_seconds, repeat)
+    if "archive" in chosen:
+        from hub.bench.archive import bench_archive
+
+        err.print(f"archive: {archive_records:,} department records archived, verified, replayed ...")
+        figures += bench_archive(settings, province, citizens, archive_records, seed)
     if "publish" in chosen:
         err.print(f"publish: simulating and publishing {records:,} records ...")
         figures += bench_publish(settings, province, citizens, records, seed, repeat)

@@ -140,6 +140,12 @@ class Indicator:
                 numerator += n if counts(facts) else 0
         return Ratio(numerator, denominator)
 
+    def role(self, facts: Facts) -> tuple[bool, bool]:
+        """Whether a dossier of ``facts`` is in this indicator's denominator, and its numerator."""
+        counts, among = _RULES[self.name]
+        denominator = facts.received and among(facts)
+        return denominator, denominator and counts(facts)
+
     def score(self, ratio: Ratio) -> float | None:
         """The points earned at ``ratio``: pro rata up to ``full_at``; None without a denominator."""
         rate = ratio.rate

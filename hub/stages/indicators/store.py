@@ -196,6 +196,12 @@ class DossierStore:
                 changed += [_dossier(row._mapping) for row in conn.execute(update)]
         return changed
 
+    def find(self, record_id: str) -> Dossier | None:
+        """The dossier counted for ``record_id``, if the indicators counted one."""
+        with connection(self.engine, "find a dossier") as conn:
+            row = conn.execute(sa.select(dossiers).where(dossiers.c.record_id == record_id)).first()
+        return None if row is None else _dossier(row._mapping)
+
     def next_seq(self) -> int:
         """The next number of the counts events (:mod:`.counts`): above every one given before."""
         bump = sequence.update().where(sequence.c.id == 1).values(seq=sequence.c.seq + 1)

@@ -1,6 +1,7 @@
-"""A broker restart (the embedded broker keeps nothing) followed by a restore from the archive:
-every archived record is back where it was, and the hub carries on without reprocessing
-anything: each stage, restarted, reads only the records published after the restore."""
+"""The auditors' trail on the real pipeline. A broker restart (the embedded broker keeps nothing)
+followed by a restore from the archive: every archived record is back where it was, and the hub
+carries on without reprocessing anything (each stage, restarted, reads only the records published
+after the restore). The trace of a record shows every step of its life."""
 
 from __future__ import annotations
 
@@ -42,11 +43,13 @@ def _settings(broker: EmbeddedBroker, tmp_path: Path) -> Settings:
         data_dir=tmp_path,
         archive_dir=tmp_path / "archive",
         archive_segment_bytes=50_000,
+        indicator_allowed_lateness_days=36_500,  # the records' receipt dates are fixed, today is not
     )
 
 
-def _publish(runtime: Runtime, seed: int) -> int:
-    """PER_DEPARTMENT records of each department; how many the registry matches."""
+def _publish(runtime: Runtime, seed: int, outcomes: dict[str, str] | None = None) -> int:
+    """PER_DEPARTMENT records of each department; how many the registry matches. ``outcomes``:
+    filled with each record id's expected reconciliation outcome."""
     population = generate_population(load_province("74"), 400, seed=5)
     RegistryStore(runtime.engine).upsert(population)
     matched = 0
@@ -58,6 +61,8 @@ def _publish(runtime: Runtime, seed: int) -> int:
         for simulated in generate_records(population, department, PER_DEPARTMENT, seed=seed):
             simulated.send(publisher)
             matched += simulated.matched
+            if outcomes is not None:
+                outcomes[simulated.record["record_id"]] = simulated.expected
         assert publisher.flush().delivered == PER_DEPARTMENT
     return matched
 
@@ -199,3 +204,50 @@ def test_hub_broker_restore_and_hub_archive_restore(tmp_path: Path) -> None:
     finally:
         broker.send_signal(signal.SIGTERM)
         broker.communicate(timeout=30)  # and its pipes closed
+
+
+def test_the_trace_of_a_record_shows_every_step(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    outcomes: dict[str, str] = {}
+    with EmbeddedBroker() as broker, Runtime(_settings(broker, tmp_path)) as runtime:
+        runtime.prepare()
+        matched = _publish(runtime, seed=43, outcomes=outcomes)
+        with Service(runtime, HubMetrics()) as service:
+            exchange = service.exchange
+            assert exchange is not None
+            _settle(service, lambda: exchange.ledger.count() >= matched)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    env |= {
+        "HUB_DATA_DIR": str(tmp_path),
+        "HUB_ARCHIVE_DIR": str(tmp_path / "archive"),
+        "HUB_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}",
+    }
+
+    def traced(record_id: str, *more: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "hub.cli", "audit", "trace", record_id, *more]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+    good = next(r for r, outcome in outcomes.items() if outcome.startswith("MATCHED"))
+    result = traced(good, "--json")
+    assert result.returncode == 0, result.stderr
+    steps = json.loads(result.stdout)["steps"]
+    assert [s["what"] for s in steps] == ["received", "reconciled", "counted", "acknowledged"], steps
+    received, reconciled, counted, acknowledged = steps
+    assert received["agency"] and received["where"].startswith("lgsp.")
+    assert reconciled["reason"] and reconciled["read_from"] == received["where"]
+    assert counted["from"].startswith("the hub's database") and counted["synced"] is True
+    assert counted["indicators"] and counted["dimensions"]["department"] == received["department"]
+    assert acknowledged["status"] == "ACCEPTED" and acknowledged["exchange_transaction_id"]
+
+    refused = next(r for r, outcome in outcomes.items() if not outcome.startswith("MATCHED"))
+    result = traced(refused)
+    assert result.returncode == 0, result.stderr
+    assert "rejected" in result.stdout and f"reason: {outcomes[refused]}" in result.stdout
+    assert "acknowledged" not in result.stdout  # never forwarded
+
+    missing = traced("no-such-record")
+    assert missing.returncode == 1 and "not in the archive" in missing.stderr
