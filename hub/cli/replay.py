@@ -162,7 +162,7 @@ def _replay(
     if to_topic is not None:
         from hub.audit.republish import republish
 
-        if to_topic == declared.name:
+        if to_topic == declared.name and not (archive or archive_dir is not None):
             raise ConfigError("re-publishing a topic into itself would read it forever: name another topic")
         clients, _ = _live(settings)
         printed = republish(clients, rows, to_topic, declared.partitions)

@@ -250,8 +250,19 @@ class StageRunner:
     def _produce(self, producer: Producer, outputs: Outputs) -> None:
         self._delivery_errors.clear()
         produce = producer.produce
+        if outputs.timestamps is not None:
+            stamped = zip(
+                outputs.topics, outputs.values, outputs.keys, outputs.headers, outputs.timestamps, strict=True
+            )
+            for topic, value, key, headers, timestamp in stamped:
+                while True:
+                    try:
+                        produce(topic, value, key, headers=headers, timestamp=max(timestamp, 0))
+                        break
+                    except BufferError:  # local queue full: let deliveries drain, then retry
+                        producer.poll(0.1)
         rows = zip(outputs.topics, outputs.values, outputs.keys, outputs.headers, strict=True)
-        for topic, value, key, headers in rows:
+        for topic, value, key, headers in rows if outputs.timestamps is None else ():
             while True:
                 try:
                     if headers is None:

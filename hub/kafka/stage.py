@@ -71,16 +71,20 @@ class Outputs(Sequence[OutMessage]):
 
     A stage with one output per input fills the columns in place (see :meth:`sized`), so a
     batch of tens of thousands costs no object per message; read as a sequence, it is
-    :class:`OutMessage` objects, in order.
+    :class:`OutMessage` objects, in order. ``timestamps``: each output's timestamp (ms; 0 or
+    less: the time it is produced), or None for all produced now; a stage with one output per
+    input gives each its input's (:meth:`stamped_as`), so an output keeps the time its record
+    was published, whenever (and however often) it is processed.
     """
 
-    __slots__ = ("headers", "keys", "topics", "values")
+    __slots__ = ("headers", "keys", "timestamps", "topics", "values")
 
     def __init__(self, messages: Iterable[OutMessage] = ()) -> None:
         self.topics: list[str] = []
         self.keys: list[bytes | None] = []
         self.values: list[bytes | None] = []
         self.headers: list[Headers | None] = []
+        self.timestamps: list[int] | None = None
         for message in messages:
             self.append(message)
 
@@ -96,6 +100,12 @@ class Outputs(Sequence[OutMessage]):
         outputs.topics, outputs.keys, outputs.values = [topic] * n, [None] * n, [None] * n
         outputs.headers = [None] * n
         return outputs
+
+    def stamped_as(self, batch: Sequence[Message]) -> Outputs:
+        """Give output ``i`` the timestamp of ``batch[i]`` (one output per input)."""
+        assert len(batch) == len(self.topics), "one output per input"
+        self.timestamps = [m.timestamp()[1] for m in batch]
+        return self
 
     def append(self, message: OutMessage) -> None:
         self.topics.append(message.topic)
@@ -217,10 +227,12 @@ def process_isolating(stage: Stage, batch: list[Message]) -> Sequence[OutMessage
             "%s: a batch of %d failed (%s); isolating the record(s) at fault", stage.name, len(batch), exc
         )
         stage.discard()
-    outputs = Outputs()
+    outputs, stamps = Outputs(), []
     for message in batch:
         try:
             produced = stage.process([message])
+            stamped = isinstance(produced, Outputs) and produced.timestamps is not None
+            stamps += cast(Outputs, produced).timestamps or [] if stamped else [0] * len(produced)
         except (*INFRASTRUCTURE, *FATAL):
             stage.discard()
             raise
@@ -234,6 +246,8 @@ def process_isolating(stage: Stage, batch: list[Message]) -> Sequence[OutMessage
                     message, stage.dead_letters, stage.name, UNPROCESSABLE, str(exc), type(exc).__name__
                 )
             ]
+            stamps.append(message.timestamp()[1])  # a dead letter keeps its record's time
         for out in produced:
             outputs.append(out)
+    outputs.timestamps = stamps
     return outputs

@@ -190,7 +190,7 @@ class ReconcileStage:
         self._pending += pending
         decided_here = len(decided.rows)
         self._paths = self._paths[0] + decided_here, self._paths[1] + n - decided_here
-        return outputs
+        return outputs.stamped_as(batch)  # published when the agency published it
 
     def _say_if_off(self) -> None:
         """Log, once, and show in the metric, when the batch path has turned itself off."""
