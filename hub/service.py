@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -78,6 +79,9 @@ def stage_names(chosen: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(name for name in STAGE_NAMES if name in chosen)
 
 
+_LAST = "archive"  # the stage that stops last: it keeps what the others produced
+
+
 class Service:
     """Builds the chosen stages on a :class:`Runtime` and runs each in its own thread until stopped.
 
@@ -116,7 +120,7 @@ class Service:
             self.runners[spec.name] = StageRunner(
                 stage,
                 rt.clients,
-                stop=self.stop,
+                stop=threading.Event() if spec.name == _LAST else self.stop,
                 metrics=self.metrics,
                 batch_size=spec.batch_size(rt.settings),
                 poll_seconds=spec.poll_seconds,
@@ -142,13 +146,36 @@ class Service:
             _log.error("%s", self.failed["indicator-tables"])
             self.stop.set()
 
-    def close(self, timeout: float = 20.0) -> None:
-        """Stop every stage, wait for them, and close what they opened."""
+    def close(self, timeout: float = 20.0, drain: float = 30.0) -> None:
+        """Stop every stage, wait for them, and close what they opened. The archiver stops last,
+        once it has read what the others produced (at most ``drain`` seconds): an embedded
+        broker's records are gone when it stops, and only what is archived can be restored."""
         self.stop.set()
+        last = self.runners.get(_LAST)
+        for thread in self._threads:
+            if thread.name != _LAST:
+                thread.join(timeout)
+        if last is not None:
+            if _LAST not in self.failed:
+                self._drain(last, drain)
+            last.stop.set()
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
         self._stack.close()
+
+    @staticmethod
+    def _drain(runner: StageRunner, seconds: float) -> None:
+        """Wait until ``runner`` has read every partition to its end and nothing more comes."""
+        deadline, seen, quiet = time.monotonic() + seconds, -1, 0
+        while time.monotonic() < deadline:
+            consumed = runner.stats.consumed
+            quiet = quiet + 1 if runner.stats.caught_up and consumed == seen else 0
+            if quiet >= 5:  # half a second at the end, and nothing new
+                return
+            seen = consumed
+            time.sleep(0.1)
+        _log.warning("%s: stopped before it had read everything (%.0f s)", runner.stage.name, seconds)
 
     def __enter__(self) -> Service:
         try:

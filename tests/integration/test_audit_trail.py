@@ -48,7 +48,9 @@ def _settings(broker: EmbeddedBroker, tmp_path: Path) -> Settings:
     )
 
 
-def _publish(runtime: Runtime, seed: int, outcomes: dict[str, str] | None = None) -> int:
+def _publish(
+    runtime: Runtime, seed: int, outcomes: dict[str, str] | None = None, per_department: int = PER_DEPARTMENT
+) -> int:
     """PER_DEPARTMENT records of each department; how many the registry matches. ``outcomes``:
     filled with each record id's expected reconciliation outcome."""
     population = generate_population(load_province("74"), 400, seed=5)
@@ -59,12 +61,12 @@ def _publish(runtime: Runtime, seed: int, outcomes: dict[str, str] | None = None
         publisher = DepartmentPublisher(
             department, runtime.clients.producer(), runtime.codec, registered.schema_id
         )
-        for simulated in generate_records(population, department, PER_DEPARTMENT, seed=seed):
+        for simulated in generate_records(population, department, per_department, seed=seed):
             simulated.send(publisher)
             matched += simulated.matched
             if outcomes is not None:
                 outcomes[simulated.record["record_id"]] = simulated.expected
-        assert publisher.flush().delivered == PER_DEPARTMENT
+        assert publisher.flush().delivered == per_department
     return matched
 
 
@@ -301,3 +303,24 @@ def test_rerunning_an_archived_period_reproduces_the_live_indicators_exactly(tmp
         assert DossierStore(engine).count() == DossierStore(runtime.engine).count() > 0
         engine.dispose()
     assert rerun == live
+
+
+def test_the_archiver_stops_last_with_everything_the_others_produced(tmp_path: Path) -> None:
+    """Stopped mid-stream, the hub stops its stages first and its archiver last, once it has
+    archived every record on the broker: an embedded broker keeps nothing, the archive all."""
+    from hub.topics import ALL_TOPICS
+
+    with EmbeddedBroker() as broker, Runtime(_settings(broker, tmp_path)) as runtime:
+        runtime.prepare()
+        _publish(runtime, seed=45, per_department=5000)  # more than is archived by the time it stops
+        with Service(runtime, HubMetrics()) as service:
+            deadline = time.monotonic() + 60
+            while service.runners["reconcile"].stats.consumed == 0:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        on_broker = {
+            (r.topic, r.partition, r.offset): r.value
+            for topic in ALL_TOPICS
+            for r in from_topic(runtime.clients, topic.name, Span())
+        }
+    assert _archived(tmp_path / "archive") == on_broker
