@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from wsgiref.simple_server import WSGIServer
+import json
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any, cast
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
 
 from hub.errors import PortInUseError
 from hub.topics import Department
@@ -164,20 +169,48 @@ class TablesMetrics:
         self.applied_offset.set(-1)
 
 
-class MetricsServer:
-    """Serves ``/metrics`` over HTTP in a background thread."""
+Health = Callable[[], tuple[bool, dict[str, Any]]]
 
-    def __init__(self, metrics: HubMetrics, host: str, port: int) -> None:
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes every few seconds are not news."""
+
+
+class MetricsServer:
+    """Serves ``/metrics`` (and ``/health``, when given a check) over HTTP in a background thread.
+
+    ``health`` returns whether all is well and what each part says; ``/health`` answers 200 or
+    503 with that as JSON (in the spirit of X-Road's health check: a probe needs no parsing).
+    """
+
+    def __init__(self, metrics: HubMetrics, host: str, port: int, health: Health | None = None) -> None:
         self.metrics, self.host, self.port = metrics, host, port
+        self.health = health
         self._server: WSGIServer | None = None
+
+    def _app(self) -> Callable[..., Iterable[bytes]]:
+        metrics_app = make_wsgi_app(self.metrics.registry)
+
+        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            if environ.get("PATH_INFO") != "/health":
+                return cast(Iterable[bytes], metrics_app(environ, start_response))
+            ok, checks = self.health() if self.health is not None else (True, {})
+            body = json.dumps({"status": "ok" if ok else "failing", "checks": checks}).encode()
+            status = "200 OK" if ok else "503 Service Unavailable"
+            start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+
+        return app
 
     def __enter__(self) -> MetricsServer:
         try:
-            server, _ = start_http_server(self.port, self.host, registry=self.metrics.registry)
+            server = make_server(self.host, self.port, self._app(), ThreadingWSGIServer, handler_class=_Quiet)
         except OSError as exc:
             raise PortInUseError(
                 f"metrics endpoint: cannot listen on {self.host}:{self.port} ({exc.strerror})"
             ) from exc
+        threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
         self._server = server
         self.port = server.server_port
         return self
@@ -186,6 +219,10 @@ class MetricsServer:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+
+    @property
+    def health_url(self) -> str:
+        return f"http://{self.host}:{self.port}/health"
 
     @property
     def url(self) -> str:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -137,6 +138,23 @@ class Service:
             runner.stats.last_error = self.failed[name] = f"{type(exc).__name__}: {exc}"
             _log.exception("stage %s stopped: %s", name, exc)
             self.stop.set()
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Whether every stage runs, and what each says: ``/health`` answers 503 when one stopped
+        on its own (an archive that cannot be written, say), with the reason."""
+        checks: dict[str, Any] = {}
+        for name, runner in self.runners.items():
+            stats = runner.stats
+            checks[name] = {
+                "state": "stopped" if name in self.failed else "running",
+                "consumed": stats.consumed,
+                "caught_up": stats.caught_up,
+                "retries": stats.failures,
+                "last_error": self.failed.get(name) or stats.last_error,
+            }
+        for name, why in self.failed.items():
+            checks.setdefault(name, {"state": "stopped", "last_error": why})
+        return not self.failed, checks
 
     def _watch_tables(self, tables: TablesProcess) -> None:
         """The tables' worker is part of the service: if it exits on its own, the service stops."""

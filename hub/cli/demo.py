@@ -103,15 +103,15 @@ def run_demo(
         runtime = stack.enter_context(Runtime(settings))
         runtime.prepare()
         summary.bootstrap = runtime.clients.bootstrap
-        summary.metrics_url = stack.enter_context(
-            MetricsServer(metrics, settings.metrics_host, settings.metrics_port)
-        ).url
+        server = stack.enter_context(MetricsServer(metrics, settings.metrics_host, settings.metrics_port))
+        summary.metrics_url = server.url
 
         province = load_province(settings.province_code)
         population = generate_population(province, citizens, seed)
         RegistryStore(runtime.engine).upsert(population)
 
         service = stack.enter_context(Service(runtime, metrics))
+        server.health = service.health
         for what, where in (
             ("broker", summary.bootstrap),
             ("database", settings.database_description),

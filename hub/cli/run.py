@@ -56,10 +56,11 @@ def run(
             restore_into(runtime.clients, settings.resolved_archive_dir)
         server = stack.enter_context(MetricsServer(metrics, settings.metrics_host, settings.metrics_port))
         service = stack.enter_context(Service(runtime, metrics, chosen))
+        server.health = service.health
         err.print(
             f"running {', '.join(chosen)}\n  broker   {runtime.clients.bootstrap}\n"
             f"  database {settings.database_description}\n  exchange {runtime.exchange_url or '-'}\n"
-            f"  metrics  {server.url}"
+            f"  metrics  {server.url} (health: {server.health_url})"
             + (f"\n  live     {service.tables.url} (the indicators' faust tables)" if service.tables else ""),
             highlight=False,
             soft_wrap=True,

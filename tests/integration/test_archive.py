@@ -133,3 +133,45 @@ def test_an_archive_that_cannot_be_written_stops_the_archiver(
         if worker.poll() is None:
             worker.kill()
     assert "archive" in (tmp_path / "archive.log").read_text()
+
+
+def test_an_archive_that_stops_being_writable_stops_the_archiver_and_the_health_check_says_so(
+    own_broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    import shutil
+    import time
+
+    import httpx
+
+    from hub.metrics import HubMetrics, MetricsServer
+    from hub.service import Service
+
+    archive = tmp_path / "archive"
+    settings = Settings(
+        kafka_bootstrap=own_broker.bootstrap,
+        database_url=f"sqlite:///{tmp_path / 'hub.db'}",
+        archive_dir=archive,
+        archive_segment_bytes=4096,
+    )
+    metrics = HubMetrics()
+    with Runtime(settings) as runtime, MetricsServer(metrics, "127.0.0.1", 0) as server:
+        runtime.prepare()
+        publish_reconciled(runtime, range(200))
+        with Service(runtime, metrics, ("archive",)) as service:
+            server.health = service.health
+            deadline = time.monotonic() + 60
+            while not list((archive / "segments").glob("*.json")):
+                assert time.monotonic() < deadline, "nothing archived"
+                time.sleep(0.1)
+            assert httpx.get(server.health_url).status_code == 200
+            shutil.rmtree(archive / "segments")
+            (archive / "segments").write_text("not a directory any more")  # the disk went away
+            publish_reconciled(runtime, range(200, 400))
+            while "archive" not in service.failed:
+                assert time.monotonic() < deadline + 60, "the archiver did not stop"
+                time.sleep(0.1)
+            answer = httpx.get(server.health_url)
+    assert answer.status_code == 503
+    body = answer.json()
+    assert body["status"] == "failing" and body["checks"]["archive"]["state"] == "stopped"
+    assert "ArchiveError" in body["checks"]["archive"]["last_error"]
