@@ -170,11 +170,12 @@ class Service:
         broker's records are gone when it stops, and only what is archived can be restored."""
         self.stop.set()
         last = self.runners.get(_LAST)
+        archiving = [t for t in self._threads if t.name == _LAST and t.is_alive()]
         for thread in self._threads:
             if thread.name != _LAST:
                 thread.join(timeout)
         if last is not None:
-            if _LAST not in self.failed:
+            if archiving and _LAST not in self.failed:  # (a second close finds it stopped)
                 self._drain(last, drain)
             last.stop.set()
         for thread in self._threads:

@@ -56,8 +56,9 @@ def verify(
         opened = (
             f"; the open segment's {verdict.open_records:,} records follow on" if verdict.open_records else ""
         )
+        plural = "" if verdict.segments == 1 else "s"
         print(
-            f"OK {where}: {verdict.segments:,} sealed segments, {verdict.records:,} records, "
+            f"OK {where}: {verdict.segments:,} sealed segment{plural}, {verdict.records:,} records, "
             f"{verdict.bytes:,} bytes, every digest and link verified{opened}"
         )
     else:

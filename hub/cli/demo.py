@@ -148,11 +148,18 @@ def _publish(
     summary: DemoSummary,
     interrupted: threading.Event,
 ) -> None:
+    from datetime import datetime, timedelta
+
+    from hub.province import VIETNAM
     from hub.service import publishers_for
     from producers.simulate import generate_records
 
+    # Dossiers received over the week before today, published now: within the indicators' allowed
+    # lateness whatever the day the demo runs.
+    start = datetime.now(VIETNAM).date() - timedelta(days=8)
     for department, publisher in publishers_for(runtime, metrics).items():
-        for n, simulated in enumerate(generate_records(population, department, per_department, seed)):
+        records = generate_records(population, department, per_department, seed, start=start)
+        for n, simulated in enumerate(records):
             if n % 1000 == 0 and interrupted.is_set():
                 raise Interrupted("demo interrupted while publishing")
             simulated.send(publisher)

@@ -182,8 +182,9 @@ def _replay(
         what = "printed"
     where_said = _describe(span, from_time, to_time)
     if printed:
+        records_of = f"{printed:,} record{'' if printed == 1 else 's'} of {declared.name}"
         err.print(
-            f"replay: {printed:,} records of {declared.name} {what}, from {source}{where_said}"
+            f"replay: {records_of} {what}, from {source}{where_said}"
             + (f"; {filters.describe()}" if filters.any else ""),
             highlight=False,
             soft_wrap=True,
