@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from hub.cli.console import ArchiveDir
+
 if TYPE_CHECKING:
     from hub.kafka.clients import KafkaClients
 
@@ -17,13 +19,7 @@ archive_app = typer.Typer(help="The archive of every hub topic, put back on a br
 
 @archive_app.command("restore")
 def restore(
-    directory: Annotated[
-        Path | None,
-        typer.Argument(
-            help="The archive's directory (default: HUB_ARCHIVE_DIR, or HUB_DATA_DIR/archive).",
-            show_default=False,
-        ),
-    ] = None,
+    directory: ArchiveDir = None,
     incarnation: Annotated[
         int | None,
         typer.Option(
@@ -40,19 +36,15 @@ def restore(
     `hub broker --restore` do this as they start. A partition that already holds records is
     refused. Exit status: 0 restored, 1 the broker refused, 2 no archive or bad input.
     """
-    from hub.cli.console import err
-    from hub.errors import ArchiveError, HubError
-    from hub.kafka.clients import KafkaClients
+    from hub.cli.console import broker_clients, err
+    from hub.errors import ArchiveError
     from hub.settings import get_settings
 
     settings = get_settings()
-    if not settings.kafka_bootstrap:
-        raise HubError(
-            "restore needs the broker to restore into: set HUB_KAFKA_BOOTSTRAP, or start the embedded "
-            "one with `hub run --restore` or `hub broker --restore`"
-        )
-    clients = KafkaClients(settings.kafka_client_config(settings.kafka_bootstrap))
-    clients.check_reachable()
+    clients = broker_clients(
+        settings,
+        "restore needs a broker to restore into (the embedded one: hub run --restore, hub broker --restore)",
+    )
     try:
         restore_into(clients, directory or settings.resolved_archive_dir, incarnation)
     except ArchiveError as exc:

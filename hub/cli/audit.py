@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from hub.cli.console import ArchiveDir
+
 if TYPE_CHECKING:
     from hub.settings import Settings
     from hub.stages.indicators.store import DossierStore
@@ -21,13 +23,7 @@ audit_app = typer.Typer(
 
 @audit_app.command("verify")
 def verify(
-    directory: Annotated[
-        Path | None,
-        typer.Argument(
-            help="The archive's directory (default: HUB_ARCHIVE_DIR, or HUB_DATA_DIR/archive).",
-            show_default=False,
-        ),
-    ] = None,
+    directory: ArchiveDir = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as one JSON object.")] = False,
 ) -> None:
     """Recompute every digest and link of the archive: each record's digest covers the one

@@ -11,12 +11,28 @@ import signal
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
+import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["err", "out", "print_table", "signals_set", "wait_for_signal"]
+__all__ = ["ArchiveDir", "broker_clients", "err", "out", "print_table", "signals_set", "wait_for_signal"]
+
+# The archive's directory as a command's argument; unset: the settings say where.
+ArchiveDir = Annotated[
+    Path | None,
+    typer.Argument(
+        help="The archive's directory (default: HUB_ARCHIVE_DIR, or HUB_DATA_DIR/archive).",
+        show_default=False,
+    ),
+]
+
+if TYPE_CHECKING:
+    from hub.kafka.clients import KafkaClients
+    from hub.settings import Settings
 
 out = Console()
 err = Console(stderr=True)
@@ -78,3 +94,16 @@ def print_table(table: Table, console: Console | None = None, whole: Iterable[in
 
 def _plain(cell: object) -> str:
     return cell.plain if isinstance(cell, Text) else str(cell)
+
+
+def broker_clients(settings: Settings, needed_for: str) -> KafkaClients:
+    """Clients of the broker in HUB_KAFKA_BOOTSTRAP, checked reachable; a :class:`HubError`
+    saying what it is ``needed_for`` (and what else to do) when none is set."""
+    from hub.errors import HubError
+    from hub.kafka.clients import KafkaClients
+
+    if not settings.kafka_bootstrap:
+        raise HubError(f"{needed_for}: set HUB_KAFKA_BOOTSTRAP (e.g. to the address `hub broker` prints)")
+    clients = KafkaClients(settings.kafka_client_config(settings.kafka_bootstrap))
+    clients.check_reachable()
+    return clients

@@ -216,18 +216,13 @@ def _describe(span: Span, from_time: str | None, to_time: str | None) -> str:
 def _live(settings: Settings) -> tuple[KafkaClients, AvroCodec]:
     """The broker's clients (HUB_KAFKA_BOOTSTRAP) and a codec of the hub's registered schemas."""
     from hub.avro.wire import AvroCodec
+    from hub.cli.console import broker_clients
     from hub.db import connect
-    from hub.errors import HubError
-    from hub.kafka.clients import KafkaClients
     from hub.schema_store import SchemaStore
 
-    if not settings.kafka_bootstrap:
-        raise HubError(
-            "reading a live topic needs a running broker: set HUB_KAFKA_BOOTSTRAP (e.g. to the address "
-            "printed by `hub broker`), or read the archive with --archive"
-        )
-    clients = KafkaClients(settings.kafka_client_config(settings.kafka_bootstrap))
-    clients.check_reachable()
+    clients = broker_clients(
+        settings, "reading a live topic needs a running broker (or read the archive: --archive)"
+    )
     codec = AvroCodec(
         SchemaStore(connect(settings.resolved_database_url)).schema_text, settings.max_record_bytes
     )
