@@ -63,6 +63,18 @@ class HubMetrics:
             registry=r,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+        self.consumer_lag = Gauge(
+            "hub_consumer_lag_records",
+            "Records on a partition a stage has not read yet (the partition's end minus its position).",
+            ["group", "topic", "partition"],
+            registry=r,
+        )
+        self.end_to_end_seconds = Histogram(
+            "hub_end_to_end_latency_seconds",
+            "From the agency's publish to the national exchange's acknowledgement, per record.",
+            registry=r,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800),
+        )
         self.reconciled = Counter(
             "hub_reconcile_outcomes",
             "Reconciliation outcomes by department and reason.",

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import Message
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
 
 from consumers.forward.breaker import CircuitBreaker
 from consumers.forward.client import ExchangeClient, Submission
@@ -89,6 +89,7 @@ class ForwardStage:
         self._encode_ack = codec.encoder_for(ack_schema_id)
         self.metrics = metrics
         self._pending: list[str] = []
+        self._latencies: list[float] = []
 
     def process(self, batch: list[Message]) -> list[OutMessage]:
         return self.start(batch)()
@@ -117,8 +118,10 @@ class ForwardStage:
     ) -> list[OutMessage]:
         outputs: list[OutMessage] = []
         now = datetime.now(UTC)
+        acked_at = now.timestamp()
         failed: BaseException | None = None
         statuses: list[str] = []
+        latencies: list[float] = []  # from the agency's publish (reconciliation keeps its time)
         for sent, submission in pending:
             try:
                 acks = submission.result()
@@ -129,6 +132,9 @@ class ForwardStage:
                 outputs.append(ack_message(ack, self._encode_ack, now))
                 status = ack_status(ack)
                 statuses.append(status)
+                kind, published = message.timestamp()
+                if kind != TIMESTAMP_NOT_AVAILABLE and status != "REJECTED":
+                    latencies.append(acked_at - published / 1000)
                 if status == "REJECTED":
                     reason = str(ack.get("reason") or "REFUSED")
                     detail = str(ack.get("detail") or "refused by the national exchange")
@@ -137,6 +143,7 @@ class ForwardStage:
             self.metrics.forward_failures.inc()
             raise failed
         self._pending += statuses
+        self._latencies += latencies
         return [*outputs, *dead]
 
     def _documents(
@@ -157,7 +164,7 @@ class ForwardStage:
         return documents, sent
 
     def discard(self) -> None:
-        self._pending = []
+        self._pending, self._latencies = [], []
 
     def close(self) -> None:
         self.client.close()
@@ -165,7 +172,10 @@ class ForwardStage:
     def committed(self) -> None:
         for status, n in Counter(self._pending).items():
             self.metrics.forwarded.labels(status).inc(n)
-        self._pending = []
+        observe = self.metrics.end_to_end_seconds.observe
+        for seconds in self._latencies:
+            observe(max(seconds, 0.0))
+        self._pending, self._latencies = [], []
 
 
 def build(runtime: Runtime, metrics: HubMetrics) -> ForwardStage:

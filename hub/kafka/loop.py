@@ -99,6 +99,7 @@ class StageRunner:
         self.metrics.stage_failures.labels(stage.name)
         self.metrics.dead_letters.labels(stage.name, UNPROCESSABLE)
         self._delivery_errors: list[str] = []
+        self._lag_at = 0.0
         # The archiver reads lgsp.positions itself: it marks nothing, or it would never idle.
         self.marks_positions = getattr(stage, "marks_positions", True)
 
@@ -121,6 +122,7 @@ class StageRunner:
                 # With a batch in flight, take only what has arrived: finish it as soon as nothing waits.
                 messages = consumer.consume(self.batch_size, 0 if in_flight else self.poll_seconds)
                 batch = self._records(messages)
+                self._report_lag(consumer)
                 if batch:
                     _log.debug(
                         "%s: %d records after %.3f s",
@@ -149,6 +151,22 @@ class StageRunner:
         finally:
             producer.flush(10)
             consumer.close()
+
+    def _report_lag(self, consumer: Consumer) -> None:
+        """``hub_consumer_lag_records`` of each assigned partition, at most once a second: the end
+        the last fetch saw minus the next offset to read (no call to the broker)."""
+        now = time.monotonic()
+        if now - self._lag_at < 1.0:
+            return
+        self._lag_at = now
+        try:
+            for tp in consumer.position(consumer.assignment()):
+                _, high = consumer.get_watermark_offsets(tp, cached=True)
+                if high >= 0 and tp.offset >= 0:
+                    lag = self.metrics.consumer_lag.labels(self.stage.group, tp.topic, str(tp.partition))
+                    lag.set(max(high - tp.offset, 0))
+        except KafkaException as exc:
+            _log.debug("%s: no lag this time: %s", self.stage.name, exc)
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.stats.assigned |= {(p.topic, p.partition) for p in partitions}

@@ -502,3 +502,32 @@ def test_forward_stage_dead_letters_an_unreadable_record_and_forwards_the_rest(c
 def test_the_deployment_s_example_credentials_cover_every_agency() -> None:
     example = Path(__file__).resolve().parents[3] / "deploy" / "exchange-credentials.toml.example"
     assert set(load_credentials(example)) == {department.agency for department in Department}
+
+
+def test_end_to_end_latency_is_observed_from_the_agency_s_publish_once_committed(codec: AvroCodec) -> None:
+    import time
+
+    from confluent_kafka import TIMESTAMP_CREATE_TIME
+
+    metrics = HubMetrics(CollectorRegistry())
+    published = int(time.time() * 1000) - 3_000  # published three seconds ago
+    batch = [
+        Message(
+            topic=RECONCILED.name,
+            partition=0,
+            offset=i,
+            key=b"k",
+            value=codec.encode(RECONCILED_ID, reconciled(f"late{i}")),
+            timestamp=(TIMESTAMP_CREATE_TIME, published),
+        )
+        for i in range(2)
+    ]
+    sample = metrics.registry.get_sample_value
+    with client_for(Exchange()) as client:
+        stage = ForwardStage(codec, client, ACK_ID, metrics)
+        stage.process(batch)
+        assert sample("hub_end_to_end_latency_seconds_count") == 0  # not before the commit
+        stage.committed()
+    assert sample("hub_end_to_end_latency_seconds_count") == 2
+    assert sample("hub_end_to_end_latency_seconds_bucket", {"le": "2.5"}) == 0
+    assert sample("hub_end_to_end_latency_seconds_bucket", {"le": "10.0"}) == 2

@@ -62,3 +62,34 @@ def test_dead_letters_are_counted_by_stage_and_reason() -> None:
     assert sample("hub_dead_letters_total", {"stage": "unit-stage", "reason": "NOT_AVRO"}) == 2
     assert sample("hub_dead_letters_total", {"stage": "unit-stage", "reason": UNPROCESSABLE}) == 1
     assert sample("hub_stage_records_produced_total", {"stage": "unit-stage", "topic": "lgsp.unit.out"}) == 1
+
+
+class _Consumer:
+    """What the lag report asks of a consumer: its assignment, positions and cached ends."""
+
+    def assignment(self) -> list[object]:
+        from confluent_kafka import TopicPartition
+
+        return [TopicPartition("lgsp.unit", 0), TopicPartition("lgsp.unit", 1)]
+
+    def position(self, partitions: list[object]) -> list[object]:
+        from confluent_kafka import TopicPartition
+
+        return [TopicPartition("lgsp.unit", 0, 40), TopicPartition("lgsp.unit", 1, -1001)]  # 1: not read yet
+
+    def get_watermark_offsets(self, tp: object, cached: bool = False) -> tuple[int, int]:
+        assert cached  # never a call to the broker
+        return 0, 100
+
+
+def test_lag_is_the_end_the_last_fetch_saw_minus_the_position() -> None:
+    registry = CollectorRegistry()
+    runner = StageRunner(
+        _Stage(), KafkaClients({"bootstrap.servers": "127.0.0.1:1"}), metrics=HubMetrics(registry)
+    )
+    runner._report_lag(_Consumer())  # type: ignore[arg-type]
+    lag = "hub_consumer_lag_records"
+    assert registry.get_sample_value(lag, {"group": "hub.unit", "topic": "lgsp.unit", "partition": "0"}) == 60
+    assert (
+        registry.get_sample_value(lag, {"group": "hub.unit", "topic": "lgsp.unit", "partition": "1"}) is None
+    )
