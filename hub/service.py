@@ -81,6 +81,7 @@ def stage_names(chosen: Sequence[str] | None) -> tuple[str, ...]:
 
 
 _LAST = "archive"  # the stage that stops last: it keeps what the others produced
+_PROBE_SECONDS = 2.0  # how long /health trusts its last look at the broker and the database
 
 
 class Service:
@@ -101,6 +102,7 @@ class Service:
         self.failed: dict[str, str] = {}  # stage → why it stopped on its own
         self._threads: list[threading.Thread] = []
         self._stack = ExitStack()
+        self._probed: tuple[float, dict[str, dict[str, Any]]] | None = None
 
     def start(self) -> None:
         rt = self.runtime
@@ -140,21 +142,79 @@ class Service:
             self.stop.set()
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        """Whether every stage runs, and what each says: ``/health`` answers 503 when one stopped
-        on its own (an archive that cannot be written, say), with the reason."""
+        """Whether all is well, and what each part says; ``/health`` answers 503 with the reasons
+        when a stage stopped on its own (an archive that cannot be written, say), has more than
+        ``HUB_HEALTH_MAX_LAG`` records waiting, when the broker or the database does not answer,
+        or the forwarder's circuit to the exchange is open."""
+        reasons: list[str] = []
         checks: dict[str, Any] = {}
+        lag = self._lag()
         for name, runner in self.runners.items():
             stats = runner.stats
+            waiting = lag.get(runner.stage.group, 0)
             checks[name] = {
                 "state": "stopped" if name in self.failed else "running",
                 "consumed": stats.consumed,
+                "waiting": waiting,
                 "caught_up": stats.caught_up,
                 "retries": stats.failures,
                 "last_error": self.failed.get(name) or stats.last_error,
             }
+            if name in self.failed:
+                reasons.append(f"stage {name} stopped: {self.failed[name]}")
+            elif waiting > self.runtime.settings.health_max_lag:
+                reasons.append(f"stage {name} has {waiting:,} records waiting (HUB_HEALTH_MAX_LAG)")
         for name, why in self.failed.items():
-            checks.setdefault(name, {"state": "stopped", "last_error": why})
-        return not self.failed, checks
+            if name not in checks:
+                checks[name] = {"state": "stopped", "last_error": why}
+                reasons.append(f"{name} stopped: {why}")
+        for name, found in self._probes().items():
+            checks[name] = found
+            if "error" in found:
+                reasons.append(found["error"])
+        if "forward" in self.runners:
+            circuit = self.metrics.registry.get_sample_value("hub_exchange_circuit_open") or 0
+            checks["exchange"] = {
+                "circuit": "open" if circuit else "closed",
+                "url": self.runtime.exchange_url,
+            }
+            if circuit:
+                reasons.append("the forwarder's circuit to the national exchange is open: it keeps failing")
+        if reasons:
+            checks["reasons"] = reasons
+        return not reasons, checks
+
+    def _probes(self) -> dict[str, dict[str, Any]]:
+        """Whether the broker and the database answer: asked at most every few seconds."""
+        now = time.monotonic()
+        if self._probed is not None and now - self._probed[0] < _PROBE_SECONDS:
+            return self._probed[1]
+        found: dict[str, dict[str, Any]] = {}
+        try:
+            self.runtime.clients.check_reachable(timeout=2.0)
+            found["broker"] = {"state": "reachable", "at": self.runtime.clients.bootstrap}
+        except HubError as exc:
+            found["broker"] = {"state": "unreachable", "error": str(exc)}
+        try:
+            with self.runtime.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+            found["database"] = {"state": "reachable"}
+        except Exception as exc:  # any driver's failure: the database does not answer
+            found["database"] = {
+                "state": "unreachable",
+                "error": f"the database does not answer ({type(exc).__name__})",
+            }
+        self._probed = (now, found)
+        return found
+
+    def _lag(self) -> dict[str, int]:
+        """Records waiting per consumer group, as the stages last reported them."""
+        waiting: dict[str, int] = {}
+        for family in self.metrics.consumer_lag.collect():
+            for sample in family.samples:
+                group = sample.labels["group"]
+                waiting[group] = waiting.get(group, 0) + int(sample.value)
+        return waiting
 
     def _watch_tables(self, tables: TablesProcess) -> None:
         """The tables' worker is part of the service: if it exits on its own, the service stops."""

@@ -89,6 +89,11 @@ class Settings(BaseSettings):
 
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port.")
+    health_max_lag: int = Field(
+        default=100_000,
+        ge=0,
+        description="/health answers 503 when a stage has more records than this waiting on its inputs.",
+    )
 
     province_code: str = Field(default="74", pattern=r"^\d{2,3}$")
     consumer_batch_size: int = Field(
