@@ -133,6 +133,16 @@ def test_promql_agrees_with_the_topics_and_hub_report(
                 time.sleep(0.5)
             province = 'dimension="province", value="all", period="month"'
             reuse = prometheus.value(f'hub_indicator_ratio{{indicator="reuse_rate", {province}}}')
+            # Every query of the Grafana dashboard runs on the real server; these show data.
+            board = json.loads((Path(__file__).parents[2] / "deploy/grafana/dashboards/hub.json").read_text())
+            answered = {
+                panel["title"]: prometheus.query(target["expr"])
+                for panel in board["panels"]
+                for target in panel.get("targets", [])
+            }
+            for title in ("Records read per second, by stage", "Records waiting (consumer lag), by group"):
+                assert answered[title], title
+            assert answered["Reuse rate by district, this month"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")} | {"HUB_DATABASE_URL": db}
     report = subprocess.run(
         [sys.executable, "-m", "hub.cli", "report", "--period", month(latest).label, "--format", "json"],
