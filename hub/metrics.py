@@ -220,7 +220,8 @@ class MetricsServer:
             server = make_server(self.host, self.port, self._app(), ThreadingWSGIServer, handler_class=_Quiet)
         except OSError as exc:
             raise PortInUseError(
-                f"metrics endpoint: cannot listen on {self.host}:{self.port} ({exc.strerror})"
+                f"metrics endpoint: cannot listen on {self.host}:{self.port} ({exc.strerror}); "
+                "set HUB_METRICS_PORT to another port (0 picks a free one)"
             ) from exc
         threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
         self._server = server

@@ -89,6 +89,10 @@ class Settings(BaseSettings):
 
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port.")
+    ops_host: str = "127.0.0.1"
+    ops_port: int = Field(
+        default=8090, ge=0, le=65535, description="The live operations page (0 picks a free port)."
+    )
     health_max_lag: int = Field(
         default=100_000,
         ge=0,

@@ -86,6 +86,7 @@ def run_demo(
     """Start what is needed, publish, reconcile, compute, forward; return the summary."""
     from contextlib import ExitStack
 
+    from hub.cli.ops import start_page
     from hub.metrics import HubMetrics, MetricsServer
     from hub.province import load_province
     from hub.registry import RegistryStore
@@ -112,11 +113,13 @@ def run_demo(
 
         service = stack.enter_context(Service(runtime, metrics))
         server.health = service.health
+        page = start_page(stack, settings, metrics, service)
         for what, where in (
             ("broker", summary.bootstrap),
             ("database", settings.database_description),
             ("exchange", runtime.exchange_url or "-"),
             ("metrics", summary.metrics_url),
+            ("page", page or "-"),
             ("live", f"{service.tables.url} (the indicators' faust tables)" if service.tables else "-"),
             ("archive", str(settings.resolved_archive_dir) if "archive" in service.runners else "-"),
         ):

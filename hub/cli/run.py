@@ -38,6 +38,7 @@ def run(
     from contextlib import ExitStack
 
     from hub.cli.console import err, wait_for_signal
+    from hub.cli.ops import start_page
     from hub.errors import HubError
     from hub.metrics import HubMetrics, MetricsServer
     from hub.runtime import Runtime
@@ -57,10 +58,11 @@ def run(
         server = stack.enter_context(MetricsServer(metrics, settings.metrics_host, settings.metrics_port))
         service = stack.enter_context(Service(runtime, metrics, chosen))
         server.health = service.health
+        page = start_page(stack, settings, metrics, service)
         err.print(
             f"running {', '.join(chosen)}\n  broker   {runtime.clients.bootstrap}\n"
             f"  database {settings.database_description}\n  exchange {runtime.exchange_url or '-'}\n"
-            f"  metrics  {server.url} (health: {server.health_url})"
+            f"  metrics  {server.url} (health: {server.health_url})\n  page     {page or '-'}"
             + (f"\n  live     {service.tables.url} (the indicators' faust tables)" if service.tables else ""),
             highlight=False,
             soft_wrap=True,
