@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make
 from prometheus_client.exposition import ThreadingWSGIServer
 
 from hub.errors import PortInUseError
+from hub.reasons import Reason
 from hub.topics import Department
 
 __all__ = ["EXCHANGE_STATUSES", "HubMetrics", "MetricsServer", "TablesMetrics"]
@@ -147,6 +148,9 @@ class HubMetrics:
         for department in Department:
             self.published.labels(department.value)
             self.publish_failures.labels(department.value)
+            for reason in Reason:  # what HubRejectedShareHigh divides
+                outcome = "reconciled" if reason.startswith("MATCHED") else "rejected"
+                self.reconciled.labels(department.value, outcome, reason.value)
         for status in EXCHANGE_STATUSES:
             self.exchange_requests.labels(status)
 

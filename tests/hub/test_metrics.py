@@ -32,3 +32,13 @@ def test_exchange_request_outcomes_start_at_zero(registry: CollectorRegistry, st
 
 def test_unlabelled_failure_counter_starts_at_zero(registry: CollectorRegistry) -> None:
     assert registry.get_sample_value("hub_exchange_failures_total") == 0.0
+
+
+def test_every_department_s_outcome_series_exist_at_zero_for_the_rejected_share_alert() -> None:
+    registry = CollectorRegistry()
+    HubMetrics(registry)
+    for department in ("civil_status", "land", "health", "social_insurance"):
+        labels = {"department": department, "outcome": "rejected", "reason": "UNKNOWN_CITIZEN"}
+        assert registry.get_sample_value("hub_reconcile_outcomes_total", labels) == 0.0
+        labels = {"department": department, "outcome": "reconciled", "reason": "MATCHED"}
+        assert registry.get_sample_value("hub_reconcile_outcomes_total", labels) == 0.0
