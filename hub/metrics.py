@@ -8,7 +8,15 @@ from collections.abc import Callable, Iterable
 from typing import Any, cast
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    make_wsgi_app,
+)
 from prometheus_client.exposition import ThreadingWSGIServer
 
 from hub.errors import PortInUseError
@@ -244,3 +252,23 @@ class MetricsServer:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/metrics"
+
+
+class _Collected:
+    """A collector whose families come from a function, at every scrape."""
+
+    def __init__(self, collect: Callable[[], Iterable[Any]]) -> None:
+        self._collect = collect
+
+    def collect(self) -> Iterable[Any]:
+        return self._collect()
+
+
+def collected(registry: CollectorRegistry, collect: Callable[[], Iterable[Any]]) -> None:
+    """Register ``collect`` (yielding metric families) to run at each scrape of ``registry``."""
+    registry.register(_Collected(collect))
+
+
+def exposition(registry: CollectorRegistry) -> tuple[bytes, str]:
+    """``registry`` in Prometheus' text format, and its content type: a ``/metrics`` answer."""
+    return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -24,6 +27,7 @@ from hub.exchange.ledger import ExchangeLedger
 from hub.exchange.oauth import Refusal, TokenEndpoint, required_grant
 from hub.exchange.stats import ExchangeStats
 from hub.exchange.tokens import Grant, TokenStore
+from hub.metrics import collected, exposition
 
 __all__ = ["MAX_RECORDS", "create_app"]
 
@@ -51,6 +55,7 @@ def create_app(
         Route("/admin/faults", api.get_faults, methods=["GET"]),
         Route("/admin/faults", api.put_faults, methods=["PUT"]),
         Route("/health", api.health),
+        Route("/metrics", api.metrics),
     ]
     handlers = {HTTPException: _refused, DatabaseError: _unavailable}
     return Starlette(routes=routes, exception_handlers=handlers)
@@ -66,6 +71,32 @@ class _Exchange:
         self.tokens = tokens
         self.faults = faults
         self.stats = stats
+        self.registry = CollectorRegistry()
+        collected(self.registry, self._families)
+
+    def _families(self) -> Iterator[CounterMetricFamily]:
+        """What it has answered, as the exchange's own /metrics shows it."""
+        requests = CounterMetricFamily(
+            "hub_ndxp_requests",
+            "Submissions the mock national exchange answered, by HTTP status.",
+            labels=["status"],
+        )
+        for status, n in self.stats.by_status.items():
+            requests.add_metric([str(status)], n)
+        yield requests
+        documents = CounterMetricFamily(
+            "hub_ndxp_documents",
+            "Documents the mock national exchange acknowledged, by outcome.",
+            labels=["outcome"],
+        )
+        for outcome in ("ACCEPTED", "DUPLICATE", "REJECTED"):
+            documents.add_metric([outcome], getattr(self.stats, outcome.lower()))
+        yield documents
+
+    async def metrics(self, request: Request) -> Response:
+        """``GET /metrics``, without a token: Prometheus' text format."""
+        body, content_type = exposition(self.registry)
+        return Response(body, media_type=content_type)
 
     async def sync(self, request: Request) -> Response:
         """``POST /api/v1/dossiers/sync``: one acknowledgement per document, or nothing stored."""

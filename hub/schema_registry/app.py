@@ -6,9 +6,11 @@ wire format are the ids the hub's own codec resolves.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -16,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from hub.errors import DatabaseError
+from hub.metrics import collected, exposition
 from hub.schema_registry.protocol import (
     MEDIA_TYPE,
     SCHEMA_NOT_FOUND,
@@ -50,6 +53,7 @@ def create_app(store: SchemaStore) -> Starlette:
     routes = [
         Route("/", api.root),
         Route("/health", api.health),
+        Route("/metrics", api.metrics),
         Route("/subjects", api.list_subjects),
         Route(subject, api.lookup, methods=["POST"]),
         Route(subject, api.delete_subject, methods=["DELETE"]),
@@ -81,6 +85,8 @@ class _Registry:
 
     def __init__(self, store: SchemaStore) -> None:
         self.store = store
+        self.registry = CollectorRegistry()
+        collected(self.registry, self._families)
 
     # Subjects and versions
 
@@ -259,6 +265,19 @@ class _Registry:
 
     def root(self, request: Request) -> Response:
         return RegistryResponse({})
+
+    def metrics(self, request: Request) -> Response:
+        """``GET /metrics``: Prometheus' text format (subjects held, read at each scrape)."""
+        body, content_type = exposition(self.registry)
+        return Response(body, media_type=content_type)
+
+    def _families(self) -> Iterator[GaugeMetricFamily]:
+        subjects = GaugeMetricFamily("hub_schema_registry_subjects", "Subjects the schema registry holds.")
+        try:
+            subjects.add_metric([], len(self.store.subjects()))
+        except DatabaseError:
+            return  # /health says why; no figure is better than a wrong one
+        yield subjects
 
     def health(self, request: Request) -> Response:
         try:

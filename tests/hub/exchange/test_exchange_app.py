@@ -365,6 +365,23 @@ def test_health_needs_no_token_and_says_when_the_database_fails(
     assert "cannot count the ledger" in answer.json()["reason"]
 
 
+def test_metrics_need_no_token_and_count_what_was_answered(exchange: Exchange, document: Document) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    exchange.submit("STNMT", [document()])
+    exchange.submit("STNMT", [document()])  # the same again: a duplicate
+    answer = exchange.http.get("/metrics")
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(answer.text)
+        for s in family.samples
+    }
+    assert samples[("hub_ndxp_requests_total", (("status", "200"),))] == 2
+    assert samples[("hub_ndxp_documents_total", (("outcome", "ACCEPTED"),))] == 1
+    assert samples[("hub_ndxp_documents_total", (("outcome", "DUPLICATE"),))] == 1
+
+
 def test_unknown_paths_and_methods_answer_json(exchange: Exchange) -> None:
     assert exchange.http.get("/nowhere").json() == {"error": "not_found"}
     answer = exchange.http.get(SYNC)

@@ -249,3 +249,10 @@ def test_database_errors_are_50001(store: SchemaStore, monkeypatch: pytest.Monke
             "message": "Error in the backend datastore: cannot list subjects: the disk is gone",
         }
         assert client.get("/health").status_code == 503
+
+
+def test_metrics_say_how_many_subjects_it_holds(client: TestClient) -> None:
+    register(client, '"string"')
+    answer = client.get("/metrics")
+    assert answer.status_code == 200
+    assert "hub_schema_registry_subjects 1.0" in answer.text
