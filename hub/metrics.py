@@ -29,10 +29,30 @@ __all__ = ["EXCHANGE_STATUSES", "HubMetrics", "MetricsServer", "TablesMetrics"]
 EXCHANGE_STATUSES = ("200", "401", "403", "429", "500", "502", "503", "504", "timeout", "transport_error")
 
 
-class HubMetrics:
-    """The hub's metrics; tests pass a fresh :class:`CollectorRegistry`."""
+class _Off:
+    """A metric that counts nothing (``HUB_METRICS_ENABLED=false``): what the metrics cost is
+    measured against."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def labels(self, *values: Any, **labels: Any) -> _Off:
+        return self
+
+    def inc(self, amount: float = 1) -> None: ...
+
+    def dec(self, amount: float = 1) -> None: ...
+
+    def set(self, value: float) -> None: ...
+
+    def observe(self, value: float) -> None: ...
+
+    def collect(self) -> list[Any]:
+        return []
+
+
+class HubMetrics:
+    """The hub's metrics; tests pass a fresh :class:`CollectorRegistry`. ``enabled`` False: every
+    metric counts nothing (the registry stays empty), to measure what they cost."""
+
+    def __init__(self, registry: CollectorRegistry | None = None, enabled: bool = True) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.published = Counter(
@@ -161,6 +181,11 @@ class HubMetrics:
                 self.reconciled.labels(department.value, outcome, reason.value)
         for status in EXCHANGE_STATUSES:
             self.exchange_requests.labels(status)
+        if not enabled:
+            for name, value in list(vars(self).items()):
+                if isinstance(value, Counter | Gauge | Histogram):
+                    self.registry.unregister(value)
+                    setattr(self, name, _Off())
 
 
 class TablesMetrics:

@@ -89,6 +89,9 @@ class Settings(BaseSettings):
 
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port.")
+    metrics_enabled: bool = Field(
+        default=True, description="false: count nothing (what `hub bench --only metrics-cost` compares)."
+    )
     ops_host: str = "127.0.0.1"
     ops_port: int = Field(
         default=8090, ge=0, le=65535, description="The live operations page (0 picks a free port)."

@@ -161,10 +161,13 @@ def bench_reconcile(
     seed: int,
     processes: int = 2,
     faust_records: int = 20_000,
+    metrics_enabled: bool = True,
 ) -> list[Figure]:
-    """Publish ``records``, then time ``processes`` reconciliation processes through them."""
+    """Publish ``records``, then time ``processes`` reconciliation processes through them
+    (``metrics_enabled`` False: with every metric counting nothing, HUB_METRICS_ENABLED=false)."""
     figures: list[Figure] = []
     with published(settings, province, citizens, records, seed, figures) as (runtime, env, tmp):
+        env["HUB_METRICS_ENABLED"] = "true" if metrics_enabled else "false"
         bootstrap = runtime.clients.bootstrap
         database_url = env["HUB_DATABASE_URL"]
         launched = time.perf_counter()
@@ -250,6 +253,31 @@ def bench_reconcile(
             Figure("hub rate ÷ faust rate", rate / faust_rate if faust_rate else float("nan"), "×"),
         ]
     return figures
+
+
+SUSTAINED = "reconciliation rate"  # the start of the sustained rate's figure name
+
+
+def bench_metrics_cost(
+    settings: Settings, province: Province, citizens: int, records: int, seed: int, processes: int
+) -> list[Figure]:
+    """The reconcile benchmark with metrics on, then off (every metric counting nothing), then
+    on again: the sustained rates, and what the metrics cost (on's best against off)."""
+    rates: dict[str, list[float]] = {"on": [], "off": []}
+    for enabled in (True, False, True):
+        figures = bench_reconcile(settings, province, citizens, records, seed, processes, 0, enabled)
+        (rate,) = [f.value for f in figures if f.name.startswith(SUSTAINED)]
+        rates["on" if enabled else "off"].append(rate)
+    on, off = max(rates["on"]), rates["off"][0]
+    cost = (off - on) / off * 100 if off else float("nan")
+    return [
+        *(
+            Figure(f"reconciliation rate, metrics on, run {i + 1}", r, "records/s")
+            for i, r in enumerate(rates["on"])
+        ),
+        Figure("reconciliation rate, metrics off (HUB_METRICS_ENABLED=false)", off, "records/s"),
+        Figure("what the metrics cost: off's rate over on's best", cost, "%", "<= 3 %", cost <= 3.0),
+    ]
 
 
 def _stop(workers: list[subprocess.Popen[bytes]]) -> None:

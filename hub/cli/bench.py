@@ -17,6 +17,7 @@ _SUITES = (
     "indicators",
     "forward",
     "archive",
+    "metrics-cost",
 )
 
 
@@ -78,6 +79,10 @@ def bench(
     department records, and its CPU per record (>= 80,000 records/s); `verify`
     of that archive (>= 1 GB/min); the same records stamped over a week, and
     one day of them replayed by time range (in seconds).
+
+    metrics-cost: the reconcile benchmark with metrics on, off
+    (HUB_METRICS_ENABLED=false: every metric counts nothing), on again; what the
+    metrics cost (<= 3 %).
 
     publish: simulate and publish records from this one process, validation
     and Avro encoding included, into the broker (embedded unless
@@ -142,6 +147,11 @@ def bench(
 
         err.print(f"archive: {archive_records:,} department records archived, verified, replayed ...")
         figures += bench_archive(settings, province, citizens, archive_records, seed)
+    if "metrics-cost" in chosen:
+        from hub.bench.reconcile import bench_metrics_cost
+
+        err.print(f"metrics-cost: reconcile {reconcile_records:,} records with metrics on, off, on ...")
+        figures += bench_metrics_cost(settings, province, citizens, reconcile_records, seed, processes)
     if "publish" in chosen:
         err.print(f"publish: simulating and publishing {records:,} records ...")
         figures += bench_publish(settings, province, citizens, records, seed, repeat)

@@ -98,7 +98,7 @@ def run_demo(
     console = console or Console(stderr=True)
     interrupted = interrupted or threading.Event()
     started = time.monotonic()
-    metrics = HubMetrics()
+    metrics = HubMetrics()  # the summary reads them, whatever HUB_METRICS_ENABLED says
     summary = DemoSummary()
     with ExitStack() as stack:
         runtime = stack.enter_context(Runtime(settings))

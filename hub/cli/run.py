@@ -47,7 +47,7 @@ def run(
 
     chosen = stage_names(stage)
     settings = get_settings()
-    metrics = HubMetrics()
+    metrics = HubMetrics(enabled=settings.metrics_enabled)
     with ExitStack() as stack:
         runtime = stack.enter_context(Runtime(settings))
         runtime.prepare()

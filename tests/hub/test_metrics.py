@@ -42,3 +42,12 @@ def test_every_department_s_outcome_series_exist_at_zero_for_the_rejected_share_
         assert registry.get_sample_value("hub_reconcile_outcomes_total", labels) == 0.0
         labels = {"department": department, "outcome": "reconciled", "reason": "MATCHED"}
         assert registry.get_sample_value("hub_reconcile_outcomes_total", labels) == 0.0
+
+
+def test_metrics_off_count_nothing_and_the_registry_is_empty() -> None:
+    registry = CollectorRegistry()
+    metrics = HubMetrics(registry, enabled=False)
+    metrics.reconciled.labels("land", "reconciled", "MATCHED").inc(5)
+    metrics.consumer_lag.labels("hub.reconcile", "t", "0").set(3)
+    metrics.stage_batch_seconds.labels("reconcile").observe(0.1)
+    assert [family for family in registry.collect() if family.name.startswith("hub_")] == []
