@@ -10,10 +10,12 @@ agent, runs on a sample for comparison (:mod:`hub.bench.faust_baseline`).
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -168,6 +170,7 @@ def bench_reconcile(
     figures: list[Figure] = []
     with published(settings, province, citizens, records, seed, figures) as (runtime, env, tmp):
         env["HUB_METRICS_ENABLED"] = "true" if metrics_enabled else "false"
+        env["HUB_OPS_PORT"] = "0"  # each process's page on a port of its own
         bootstrap = runtime.clients.bootstrap
         database_url = env["HUB_DATABASE_URL"]
         launched = time.perf_counter()
@@ -200,12 +203,15 @@ def bench_reconcile(
             cpu[milestone] = {who: sum(map(_cpu_seconds, ps)) for who, ps in pids.items()}
             resident[:] = [_memory_mib(w.pid, "VmRSS") for w in workers]
 
+        page = PagePoller(logs[0])
         try:
+            page.start()
             arrivals = count_outputs(
                 bootstrap, [RECONCILED.name, REJECTED.name], records, 600, (low, high), note_cpu, alive
             )
             peaks = [_memory_mib(w.pid) for w in workers]
         finally:
+            page.stop()
             _stop(workers)
         faust_rate = _faust(bootstrap, database_url, faust_records, env) if faust_records else None
     if arrivals.seen < records:
@@ -239,6 +245,20 @@ def bench_reconcile(
         Figure("peak RSS of one reconciliation process with the full registry", max(peaks), "MiB"),
         Figure("RSS of one reconciliation process while it runs (at 90 %)", max(resident or [0.0]), "MiB"),
     ]
+    answers = sorted(took for at, took in page.answers if arrivals.first <= at <= arrivals.last)
+    if answers:
+        p99 = answers[min(len(answers) - 1, int(len(answers) * 0.99))]
+        figures += [
+            Figure(
+                f"operations page of a reconciliation process, /api/state while it reconciles, p99 "
+                f"({len(answers)} polls)",
+                p99 * 1000,
+                "ms",
+                "< 100 ms",
+                p99 < 0.1,
+            ),
+            Figure("the same, slowest answer", answers[-1] * 1000, "ms"),
+        ]
     if low in cpu and high in cpu:
         for who in pids:
             used = cpu[high][who] - cpu[low][who]
@@ -253,6 +273,47 @@ def bench_reconcile(
             Figure("hub rate ÷ faust rate", rate / faust_rate if faust_rate else float("nan"), "×"),
         ]
     return figures
+
+
+class PagePoller:
+    """Polls the operations page of the process whose log is ``log`` (its address is printed
+    there at start) every 0.2 s from a thread, keeping each answer's time in seconds."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+        self.answers: list[tuple[float, float]] = []  # (when, how long), perf_counter seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="page-poller", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _url(self) -> str | None:
+        found = re.search(
+            r"page\s+(http://\S+)", self.log.read_text(errors="replace") if self.log.exists() else ""
+        )
+        return found.group(1) if found else None
+
+    def _poll(self) -> None:
+        import httpx
+
+        url = None
+        while url is None and not self._stop.wait(0.2):
+            url = self._url()
+        if url is None:
+            return
+        with httpx.Client(timeout=5.0) as client:
+            while not self._stop.wait(0.2):
+                started = time.perf_counter()
+                try:
+                    client.get(url + "api/state").raise_for_status()
+                except httpx.HTTPError:
+                    continue
+                self.answers.append((started, time.perf_counter() - started))
 
 
 SUSTAINED = "reconciliation rate"  # the start of the sustained rate's figure name
