@@ -42,6 +42,8 @@ class _Off:
 
     def set(self, value: float) -> None: ...
 
+    def set_to_current_time(self) -> None: ...
+
     def observe(self, value: float) -> None: ...
 
     def collect(self) -> list[Any]:
@@ -125,6 +127,12 @@ class HubMetrics:
         )
         self.registry_citizens = Gauge(
             "hub_registry_citizens", "Citizens in the reconciler's registry view.", registry=r
+        )
+        self.registry_synced = Gauge(
+            "hub_registry_synced_timestamp_seconds",
+            "When the reconciler's registry view last caught up with the registry's changes "
+            "(its age: time() - this).",
+            registry=r,
         )
         self.indicator_ratio = Gauge(
             "hub_indicator_ratio",

@@ -67,6 +67,7 @@ class LiveRegistry:
                 "registry: %d citizens changed (up to change %d)", len(changes.citizens), changes.change_id
             )
         self.snapshot.change_id = changes.change_id
+        self.metrics.registry_synced.set_to_current_time()
         return len(changes.citizens)
 
     def _load(self) -> RegistrySnapshot:
@@ -76,6 +77,7 @@ class LiveRegistry:
         gc.freeze()
         _release_free_memory()
         self.metrics.registry_citizens.set(len(snapshot))
+        self.metrics.registry_synced.set_to_current_time()
         return snapshot
 
 
