@@ -3,6 +3,7 @@
 
 from hub.archive.chain import ArchivedRecord
 from hub.archive.message import archived_record
-from hub.archive.segments import ArchiveWriter, Verdict, verify
+from hub.archive.segments import ArchiveWriter
+from hub.archive.verify import Verdict, verify
 
 __all__ = ["ArchiveWriter", "ArchivedRecord", "Verdict", "archived_record", "verify"]

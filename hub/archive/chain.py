@@ -9,13 +9,16 @@ all from the start finds the first place where the archive was altered.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-__all__ = ["ArchivedRecord", "genesis", "manifest_digest", "record_digest"]
+from hub.archive.container import Fields, encode_fields
+
+__all__ = ["ArchivedRecord", "chained", "genesis", "manifest_digest", "record_digest"]
+
+_sha256 = hashlib.sha256
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,19 +39,18 @@ class ArchivedRecord:
     value: bytes | None
     digest: bytes = b""
 
-    def to_avro(self) -> dict[str, Any]:
-        """As ``vn.lgsp.ArchivedRecord`` (see :mod:`hub.archive.segments`)."""
-        return {
-            "topic": self.topic,
-            "partition": self.partition,
-            "offset": self.offset,
-            "timestamp": self.timestamp,
-            "key": self.key,
-            "headers": [{"key": k, "value": v} for k, v in self.headers],
-            "schema_id": self.schema_id,
-            "value": self.value,
-            "digest": self.digest,
-        }
+    def fields(self) -> Fields:
+        """Its fields but its digest, in order (what :func:`record_digest` covers)."""
+        return (
+            self.topic,
+            self.partition,
+            self.offset,
+            self.timestamp,
+            self.key,
+            self.headers,
+            self.schema_id,
+            self.value,
+        )
 
     @classmethod
     def from_avro(cls, record: dict[str, Any]) -> ArchivedRecord:
@@ -58,7 +60,7 @@ class ArchivedRecord:
             record["offset"],
             record["timestamp"],
             record["key"],
-            tuple((h["key"], h["value"]) for h in record["headers"]),
+            tuple([(h["key"], h["value"]) for h in record["headers"]]),
             record["schema_id"],
             record["value"],
             record["digest"],
@@ -72,41 +74,19 @@ def genesis(archive_id: str) -> bytes:
 
 
 def record_digest(previous: bytes, record: ArchivedRecord) -> bytes:
-    """SHA-256 over ``previous`` and every field of ``record`` but its digest, each length-prefixed
-    (and marked when absent), so that no two different records hash the same input."""
-    h = hashlib.sha256(previous)
-    _put(h, record.topic.encode())
-    _put(h, b"%d" % record.partition)
-    _put(h, b"%d" % record.offset)
-    _put(h, None if record.timestamp is None else b"%d" % record.timestamp)
-    _put(h, record.key)
-    _put(h, b"%d" % len(record.headers))
-    for key, value in record.headers:
-        _put(h, key.encode())
-        _put(h, value)
-    _put(h, None if record.schema_id is None else b"%d" % record.schema_id)
-    _put(h, record.value)
-    return h.digest()
+    """SHA-256 over ``previous`` and ``record``'s fields but its digest as the segment holds them
+    (their Avro encoding, :func:`~hub.archive.container.encode_fields`). An Avro encoding decodes
+    to one record only, so no two different records hash the same input; and the archiver hashes
+    the bytes it writes, without a second serialization of each record."""
+    return chained(previous, encode_fields(record.fields()))
 
 
-def _put(h: Any, part: bytes | None) -> None:
-    if part is None:
-        h.update(b"\x00")
-    else:
-        h.update(b"\x01" + len(part).to_bytes(8, "big"))
-        h.update(part)
+def chained(previous: bytes, encoded: bytes) -> bytes:
+    """The digest of a record that follows ``previous`` and whose fields encode as ``encoded``."""
+    return _sha256(previous + encoded).digest()
 
 
 def manifest_digest(manifest: dict[str, Any]) -> str:
     """SHA-256 (hex) of a manifest's canonical JSON (sorted keys), its own ``chain`` left out."""
     body = {k: v for k, v in manifest.items() if k != "chain"}
     return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
-def chain_records(previous: bytes, records: Iterable[ArchivedRecord]) -> list[ArchivedRecord]:
-    """``records`` with their digests, chained on from ``previous``."""
-    out = []
-    for record in records:
-        previous = record_digest(previous, record)
-        out.append(replace(record, digest=previous))
-    return out

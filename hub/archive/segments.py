@@ -1,15 +1,16 @@
 """The archive on disk: Avro object-container segments, each sealed with a manifest that
-continues the hash chain; written durably, checked by a stand-alone verifier.
+continues the hash chain; written durably, checked by the stand-alone verifier (:mod:`.verify`).
 
 A directory holds::
 
     archive.json               {"format": 1, "archive_id": ..., "created_at": ...}
     schemas/<id>.avsc          the schema of every schema id an archived value names
-    segments/00000001.avro     vn.lgsp.ArchivedRecord records (fastavro), in arrival order
+    segments/00000001.avro     vn.lgsp.ArchivedRecord records, in arrival order (an Avro object
+                               container, written by hub.archive.container, read by fastavro)
     segments/00000001.json     its manifest, written when the segment is sealed
 
-The last segment may be open (no manifest yet): the writer appends to it and fsyncs after each
-batch, and seals it when it reaches its size or age. What is archived is never rewritten: a
+The last segment may be open (no manifest yet): the writer appends each batch to it as whole
+blocks and fsyncs, and seals it when it reaches its size or age. What is archived is never rewritten: a
 writer that finds an open segment after a crash keeps its readable records, in order.
 """
 
@@ -24,49 +25,26 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import fastavro
-import orjson
-from fastavro.write import Writer
 
-from hub.archive.chain import ArchivedRecord, chain_records, genesis, manifest_digest, record_digest
+from hub.archive.chain import ArchivedRecord, chained, genesis, manifest_digest, record_digest
+from hub.archive.container import (
+    ARCHIVED_RECORD,
+    SYNC_SIZE,
+    Fields,
+    blocks,
+    encode_digest,
+    encode_fields,
+    header,
+    read_header,
+)
 from hub.errors import ArchiveError
 
-__all__ = ["ARCHIVED_RECORD", "ArchiveWriter", "Verdict", "read_segment", "verify"]
+__all__ = ["ARCHIVED_RECORD", "ArchiveWriter", "read_segment", "readable"]
 
 FORMAT = 1
-ARCHIVED_RECORD: dict[str, Any] = {
-    "type": "record",
-    "name": "ArchivedRecord",
-    "namespace": "vn.lgsp",
-    "doc": "One Kafka record as the hub's archive keeps it, chained by its digest.",
-    "fields": [
-        {"name": "topic", "type": "string"},
-        {"name": "partition", "type": "int"},
-        {"name": "offset", "type": "long"},
-        {"name": "timestamp", "type": ["null", "long"], "doc": "ms since the epoch, as the broker kept it"},
-        {"name": "key", "type": ["null", "bytes"]},
-        {
-            "name": "headers",
-            "type": {
-                "type": "array",
-                "items": {
-                    "type": "record",
-                    "name": "ArchivedHeader",
-                    "fields": [
-                        {"name": "key", "type": "string"},
-                        {"name": "value", "type": ["null", "bytes"]},
-                    ],
-                },
-            },
-        },
-        {"name": "schema_id", "type": ["null", "int"]},
-        {"name": "value", "type": ["null", "bytes"]},
-        {"name": "digest", "type": "bytes", "doc": "SHA-256 of the previous record's digest and this record"},
-    ],
-}
-_PARSED = fastavro.parse_schema(ARCHIVED_RECORD)
 _META = "archive.json"
 _INCARNATION = "lgsp.incarnation"
 _NEXT_INCARNATION = "incarnation.json"  # set by new_incarnation(), until a segment says it
@@ -85,6 +63,50 @@ class _Tail:
     chain: str = ""
     record: bytes = b""
     high: dict[tuple[str, int], int] = field(default_factory=dict)  # (topic, partition) → last offset
+
+
+@dataclass
+class _Summary:
+    """What the open segment's manifest says of its records, gathered as they are appended
+    (rather than keeping them all until it is sealed)."""
+
+    records: int = 0
+    spans: dict[tuple[str, int], list[int]] = field(default_factory=dict)  # → [first, last] offset
+    first_timestamp: int | None = None
+    last_timestamp: int | None = None
+    schema_ids: set[int] = field(default_factory=set)
+
+    def add(self, rows: Sequence[Fields], reached: Mapping[tuple[str, int], int]) -> None:
+        """Count ``rows``, whose last offset in each partition is ``reached``: the writer appends
+        a partition's offsets in increasing order, so its first and last are its lowest and highest."""
+        self.records += len(rows)
+        spans = self.spans
+        new = {position for position in reached if position not in spans}
+        for row in rows if new else ():  # a partition's first records in this segment
+            position = (row[0], row[1])
+            if position in new:
+                new.discard(position)
+                spans[position] = [row[2], row[2]]
+                if not new:
+                    break
+        for position, offset in reached.items():
+            spans[position][1] = offset
+        times = [row[3] for row in rows if row[3] is not None]
+        if times:
+            first, last = min(times), max(times)
+            if self.first_timestamp is None or first < self.first_timestamp:
+                self.first_timestamp = first
+            if self.last_timestamp is None or last > self.last_timestamp:
+                self.last_timestamp = last
+        self.schema_ids.update(row[6] for row in rows if row[6] is not None)
+
+    @property
+    def offsets(self) -> dict[str, dict[str, list[int]]]:
+        """topic → partition (as text) → [first, last] offset, as a manifest lists them."""
+        offsets: dict[str, dict[str, list[int]]] = {}
+        for (topic, partition), span in self.spans.items():
+            offsets.setdefault(topic, {})[str(partition)] = list(span)
+        return offsets
 
 
 class ArchiveWriter:
@@ -116,9 +138,9 @@ class ArchiveWriter:
             raise ArchiveError(f"cannot keep an archive in {self.directory}: {exc}") from exc
         self._tail = _tail(self.directory, self.archive_id)
         self._file: IO[bytes] | None = None
-        self._writer: Writer | None = None
+        self._sync = b""  # the open segment's sync marker, which ends each of its blocks
         self._opened_at = 0.0
-        self._records: list[ArchivedRecord] = []  # of the open segment: for its manifest
+        self._summary = _Summary()  # of the open segment: for its manifest
         self._first_previous = self._tail.record
         self._recover()
 
@@ -126,48 +148,69 @@ class ArchiveWriter:
         """The last offset of ``topic``/``partition`` in the archive, if any."""
         return self._tail.high.get((topic, partition))
 
-    def append(self, records: Sequence[ArchivedRecord], schemas: Mapping[int, str] = {}) -> int:
+    def append(
+        self, records: Sequence[ArchivedRecord] | Sequence[Fields], schemas: Mapping[int, str] = {}
+    ) -> int:
         """Archive ``records`` (their digests are computed here) durably: written and fsynced when
-        this returns. ``schemas``: the text of each schema id they name. Returns how many were new."""
-        fresh = [r for r in records if r.offset > self._tail.high.get((r.topic, r.partition), -1)]
+        this returns. ``schemas``: the text of each schema id they name. Returns how many were new.
+
+        The records may all be given as their fields instead (:meth:`ArchivedRecord.fields`,
+        :func:`~hub.archive.message.message_fields`): the archiver's way, no object per record."""
+        rows = cast(Sequence[Fields], records)
+        if records and isinstance(records[0], ArchivedRecord):
+            rows = [record.fields() for record in cast(Sequence[ArchivedRecord], records)]
         for schema_id, text in schemas.items():
             self._keep_schema(schema_id, text)
-        if not fresh:
+        high = self._tail.high
+        previous = self._tail.record
+        reached: dict[tuple[str, int], int] = {}  # the last offset of each partition in this batch
+        kept: list[Fields] = []
+        encoded: list[bytes] = []
+        for row in rows:
+            position = (row[0], row[1])
+            if row[2] <= reached.get(position, high.get(position, -1)):
+                continue  # archived already (a batch read again after a crash)
+            reached[position] = row[2]
+            fields = encode_fields(row)
+            previous = chained(previous, fields)
+            encoded.append(fields + encode_digest(previous))
+            kept.append(row)
+        if not kept:
             return 0
-        chained = chain_records(self._tail.record, fresh)
-        writer, file = self._open()
-        for record in chained:
-            writer.write(record.to_avro())
-        writer.flush()
+        file = self._open()
+        file.write(blocks(encoded, self._sync))
         file.flush()
         os.fsync(file.fileno())
-        self._records += chained
-        self._tail.record = chained[-1].digest
-        for record in chained:
-            self._tail.high[record.topic, record.partition] = record.offset
+        self._summary.add(kept, reached)
+        self._tail.record = previous
+        high.update(reached)
         if file.tell() >= self.max_bytes or self._clock() - self._opened_at >= self.max_seconds:
             self.seal()
-        return len(chained)
+        return len(kept)
 
     def seal(self) -> None:
         """Close the open segment and write its manifest, continuing the chain."""
         if self._file is None:
             return
-        assert self._writer is not None
-        self._writer.flush()
         self._file.close()
-        self._file = self._writer = None
+        self._file = None
         sequence = self._tail.sequence + 1
         path = self.directory / "segments" / _segment_name(sequence)
         manifest = _manifest(
-            self.directory, self.archive_id, sequence, path, self._records, self._first_previous
+            self.directory,
+            self.archive_id,
+            sequence,
+            path,
+            self._summary,
+            self._first_previous,
+            self._tail.record,
         )
         manifest["incarnation"] = self._tail.incarnation
         manifest["previous"] = self._tail.chain
         manifest["chain"] = manifest_digest(manifest)
         _write_durably(path.with_suffix(".json"), json.dumps(manifest, indent=1, sort_keys=True).encode())
         self._tail.sequence, self._tail.chain = sequence, manifest["chain"]
-        self._records, self._first_previous = [], self._tail.record
+        self._summary, self._first_previous = _Summary(), self._tail.record
 
     def close(self) -> None:
         self.seal()
@@ -177,15 +220,27 @@ class ArchiveWriter:
         on disk already); a new writer carries on with it."""
         if self._file is not None:
             self._file.close()
-        self._file = self._writer = None
+        self._file = None
 
-    def _open(self) -> tuple[Writer, IO[bytes]]:
-        if self._writer is None or self._file is None:
+    def _open(self) -> IO[bytes]:
+        """The open segment, created (its header written) if there is none."""
+        if self._file is None:
             path = self.directory / "segments" / _segment_name(self._tail.sequence + 1)
-            self._file = path.open("a+b")
-            self._writer = Writer(self._file, _PARSED, codec="null", metadata=self._metadata())
+            file = path.open("a+b")
+            try:
+                if file.seek(0, os.SEEK_END) == 0:
+                    self._sync = os.urandom(SYNC_SIZE)
+                    file.write(header(self._metadata(), self._sync))
+                    _sync_directory(path.parent)  # the new file's name as durable as its records
+                else:
+                    self._sync = read_header(file)[1]
+                    file.seek(0, os.SEEK_END)
+            except BaseException:
+                file.close()
+                raise
+            self._file = file
             self._opened_at = self._clock()
-        return self._writer, self._file
+        return self._file
 
     def _metadata(self) -> dict[str, str]:
         return {_INCARNATION: str(self._tail.incarnation)}
@@ -233,23 +288,17 @@ class ArchiveWriter:
                 )
             previous = record.digest
         if not complete:  # a batch cut short by a crash: never acknowledged, rewrite what is whole
-            temporary = path.with_suffix(".recovering")
-            with temporary.open("wb") as out:
-                metadata = self._metadata()
-                fastavro.writer(out, _PARSED, [r.to_avro() for r in records], codec="null", metadata=metadata)
-                out.flush()
-                os.fsync(out.fileno())
-            temporary.replace(path)
+            sync = os.urandom(SYNC_SIZE)
+            whole = blocks([encode_fields(r.fields()) + encode_digest(r.digest) for r in records], sync)
+            _write_durably(path, header(self._metadata(), sync) + whole, suffix=".recovering")
         if not records:
             path.unlink()
             return
-        self._records = records
+        reached = {(record.topic, record.partition): record.offset for record in records}
+        self._summary.add([record.fields() for record in records], reached)
         self._tail.record = records[-1].digest
-        for record in records:
-            self._tail.high[record.topic, record.partition] = record.offset
-        self._file = path.open("a+b")
-        self._writer = Writer(self._file, _PARSED, codec="null", metadata=self._metadata())
-        self._opened_at = self._clock()
+        self._tail.high.update(reached)
+        self._open()
 
 
 def _incarnation_of(path: Path) -> int | None:
@@ -285,19 +334,12 @@ def _manifest(
     archive_id: str,
     sequence: int,
     path: Path,
-    records: list[ArchivedRecord],
+    summary: _Summary,
     first_previous: bytes,
+    last_record: bytes,
 ) -> dict[str, Any]:
-    offsets: dict[str, dict[str, list[int]]] = {}
-    for record in records:
-        span = offsets.setdefault(record.topic, {}).setdefault(
-            str(record.partition), [record.offset, record.offset]
-        )
-        span[0], span[1] = min(span[0], record.offset), max(span[1], record.offset)
-    times = [r.timestamp for r in records if r.timestamp is not None]
-    schema_ids = sorted({r.schema_id for r in records if r.schema_id is not None})
     schemas = {}
-    for schema_id in schema_ids:
+    for schema_id in sorted(summary.schema_ids):
         schema_path = directory / "schemas" / f"{schema_id}.avsc"
         if schema_path.exists():
             schemas[str(schema_id)] = hashlib.sha256(schema_path.read_bytes()).hexdigest()
@@ -308,12 +350,12 @@ def _manifest(
         "file": path.name,
         "file_sha256": _file_digest(path),
         "bytes": path.stat().st_size,
-        "records": len(records),
-        "offsets": offsets,
-        "first_timestamp": min(times) if times else None,
-        "last_timestamp": max(times) if times else None,
+        "records": summary.records,
+        "offsets": summary.offsets,
+        "first_timestamp": summary.first_timestamp,
+        "last_timestamp": summary.last_timestamp,
         "first_previous": first_previous.hex(),
-        "last_record": records[-1].digest.hex() if records else first_previous.hex(),
+        "last_record": last_record.hex(),
         "schemas": schemas,
         "sealed_at": datetime.now(UTC).isoformat(),
     }
@@ -327,18 +369,23 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def _write_durably(path: Path, data: bytes) -> None:
-    temporary = path.with_name(path.name + ".tmp")
+def _write_durably(path: Path, data: bytes, suffix: str = ".tmp") -> None:
+    temporary = path.with_name(path.name + suffix)
     with temporary.open("wb") as out:
         out.write(data)
         out.flush()
         os.fsync(out.fileno())
     temporary.replace(path)
-    directory = os.open(path.parent, os.O_RDONLY)
+    _sync_directory(path.parent)
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make the names in ``directory`` (a file created, one replaced) durable."""
+    descriptor = os.open(directory, os.O_RDONLY)
     try:
-        os.fsync(directory)
+        os.fsync(descriptor)
     finally:
-        os.close(directory)
+        os.close(descriptor)
 
 
 def _archive_id(directory: Path) -> str:
@@ -382,121 +429,3 @@ def _tail(directory: Path, archive_id: str) -> _Tail:
         if incarnation > tail.incarnation:
             tail.incarnation, tail.high = incarnation, {}
     return tail
-
-
-# --- verifying ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Verdict:
-    """What :func:`verify` found: everything in order, or the first thing that is not."""
-
-    segments: int = 0
-    records: int = 0
-    bytes: int = 0
-    open_records: int = 0  # in the open segment, checked by its record chain only
-    problem: str | None = None
-    where: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.problem is None
-
-
-def verify(directory: Path) -> Verdict:
-    """Recompute every digest and link of the archive in ``directory``; no broker, no database."""
-    directory = Path(directory)
-    verdict = Verdict()
-    meta = directory / _META
-    try:
-        archive_id = str(json.loads(meta.read_text())["archive_id"])
-    except FileNotFoundError:
-        raise ArchiveError(f"{directory} is not an archive: it has no {_META}") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        return _broken(verdict, f"{_META} cannot be read: {exc}", _META)
-    chain, record = genesis(archive_id).hex(), genesis(archive_id)
-    manifests = _manifests(directory)
-    names = {p.name for p in (directory / "segments").glob("*.avro")}
-    for expected, path in enumerate(manifests, start=1):
-        try:
-            manifest = json.loads(path.read_text())
-        except ValueError as exc:
-            return _broken(verdict, f"the manifest is not JSON: {exc}", path.name)
-        where = f"segments/{path.name}"
-        if manifest.get("sequence") != expected or path.name != f"{expected:08d}.json":
-            return _broken(verdict, f"segment {expected} is missing: the chain jumps to {path.name}", where)
-        if manifest.get("archive_id") != archive_id:
-            return _broken(verdict, "the manifest belongs to another archive", where)
-        if manifest_digest(manifest) != manifest.get("chain"):
-            return _broken(verdict, "the manifest was altered: its digest does not match", where)
-        if manifest.get("previous") != chain:
-            return _broken(verdict, "the manifest does not follow the one before it", where)
-        segment = directory / "segments" / str(manifest.get("file"))
-        if segment.name != _segment_name(expected) or not segment.exists():
-            return _broken(verdict, f"its segment file {segment.name} is missing", where)
-        found = _check_segment(segment, record, manifest, verdict)
-        if found is not None:
-            return found
-        record = bytes.fromhex(manifest["last_record"])
-        for schema_id, digest in manifest.get("schemas", {}).items():
-            schema = directory / "schemas" / f"{schema_id}.avsc"
-            if not schema.exists() or hashlib.sha256(schema.read_bytes()).hexdigest() != digest:
-                return _broken(verdict, f"schema {schema_id} is missing or altered", f"schemas/{schema.name}")
-        chain = manifest["chain"]
-        verdict.segments += 1
-        verdict.records += int(manifest["records"])
-        verdict.bytes += int(manifest["bytes"])
-        names.discard(segment.name)
-    open_name = _segment_name(len(manifests) + 1)
-    extra = sorted(names - {open_name})
-    if extra:
-        return _broken(verdict, "a segment file that no manifest names", f"segments/{extra[0]}")
-    if open_name in names:
-        for i, found_record in enumerate(readable(directory / "segments" / open_name)[0]):
-            if record_digest(record, found_record) != found_record.digest:
-                return _broken(
-                    verdict, f"record {i} does not follow the one before it", f"segments/{open_name}"
-                )
-            record = found_record.digest
-            verdict.open_records += 1
-    return verdict
-
-
-def _check_segment(path: Path, previous: bytes, manifest: dict[str, Any], verdict: Verdict) -> Verdict | None:
-    where = f"segments/{path.name}"
-    if manifest.get("first_previous") != previous.hex():
-        return _broken(verdict, "its first record does not follow the last record before it", where)
-    count = 0
-    offsets: dict[str, dict[str, list[int]]] = {}
-    try:
-        for count, record in enumerate(read_segment(path), start=1):
-            at = f"{where}, record {count - 1} ({record.topic}/{record.partition}@{record.offset})"
-            if record_digest(previous, record) != record.digest:
-                return _broken(
-                    verdict, "the record was altered, removed or moved: its digest does not match", at
-                )
-            previous = record.digest
-            span = offsets.setdefault(record.topic, {}).setdefault(str(record.partition), [record.offset] * 2)
-            span[0], span[1] = min(span[0], record.offset), max(span[1], record.offset)
-    except Exception as exc:  # fastavro raises many kinds on a damaged file
-        return _broken(verdict, f"the file cannot be read after record {count - 1}: {exc}", where)
-    if count != manifest.get("records"):
-        return _broken(
-            verdict, f"it holds {count} records, its manifest says {manifest.get('records')}", where
-        )
-    if offsets != manifest.get("offsets"):
-        return _broken(verdict, "its offsets are not those its manifest lists", where)
-    if previous.hex() != manifest.get("last_record"):
-        return _broken(verdict, "its last record is not the one its manifest names", where)
-    if path.stat().st_size != manifest.get("bytes") or _file_digest(path) != manifest.get("file_sha256"):
-        return _broken(verdict, "the file was altered: its SHA-256 does not match its manifest", where)
-    return None
-
-
-def _broken(verdict: Verdict, problem: str, where: str) -> Verdict:
-    verdict.problem, verdict.where = problem, where
-    return verdict
-
-
-def dumps_verdict(verdict: Verdict) -> bytes:
-    return orjson.dumps(verdict.__dict__ | {"ok": verdict.ok})

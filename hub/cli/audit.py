@@ -34,8 +34,8 @@ def verify(
     """
     import sys
 
-    from hub.archive.segments import dumps_verdict
-    from hub.archive.segments import verify as verify_archive
+    from hub.archive.verify import dumps_verdict
+    from hub.archive.verify import verify as verify_archive
     from hub.cli.console import err
     from hub.errors import ArchiveError
     from hub.settings import get_settings
