@@ -24,22 +24,43 @@ _WINDOW = 10.0  # seconds a rate is measured over
 Health = Callable[[], tuple[bool, dict[str, Any]]]
 
 
-def _samples(registry: CollectorRegistry, name: str) -> list[tuple[dict[str, str], float]]:
-    found = []
+Samples = dict[str, list[tuple[dict[str, str], float]]]
+
+
+def _read(registry: CollectorRegistry, wanted: frozenset[str]) -> Samples:
+    """The samples named in ``wanted``, by name: one pass over the registry per snapshot."""
+    found: Samples = {name: [] for name in wanted}
     for family in registry.collect():
         for sample in family.samples:
-            if sample.name == name:
-                found.append((sample.labels, sample.value))
+            if sample.name in wanted:
+                found[sample.name].append((sample.labels, sample.value))
     return found
 
 
-def _sum_by(registry: CollectorRegistry, name: str, label: str, **where: str) -> dict[str, float]:
+def _sum_by(samples: Samples, name: str, label: str, **where: str) -> dict[str, float]:
     totals: dict[str, float] = {}
-    for labels, value in _samples(registry, name):
+    for labels, value in samples[name]:
         if all(labels.get(k) == v for k, v in where.items()):
             key = labels.get(label, "")
             totals[key] = totals.get(key, 0.0) + value
     return totals
+
+
+_WANTED = frozenset(
+    {
+        "hub_stage_records_consumed_total",
+        "hub_stage_records_produced_total",
+        "hub_consumer_lag_records",
+        "hub_exchange_acks_total",
+        "hub_reconcile_outcomes_total",
+        "hub_dead_letters_total",
+        "hub_exchange_requests_total",
+        "hub_exchange_circuit_open",
+        "hub_exchange_retries_total",
+        "hub_exchange_failures_total",
+        "hub_indicator_ratio",
+    }
+)
 
 
 class OpsState:
@@ -68,7 +89,7 @@ class OpsState:
         return {k: max(v - before.get(k, 0.0), 0.0) / elapsed for k, v in totals.items()}
 
     def snapshot(self) -> dict[str, Any]:
-        r = self.registry
+        r = _read(self.registry, _WANTED)
         consumed = _sum_by(r, "hub_stage_records_consumed_total", "stage")
         produced = _sum_by(r, "hub_stage_records_produced_total", "stage")
         lag = _sum_by(r, "hub_consumer_lag_records", "group")
@@ -94,7 +115,7 @@ class OpsState:
         }
         dead = {k: int(v) for k, v in _sum_by(r, "hub_dead_letters_total", "reason").items() if v}
         requests = {k: int(v) for k, v in _sum_by(r, "hub_exchange_requests_total", "status").items() if v}
-        circuit = r.get_sample_value("hub_exchange_circuit_open") or 0.0
+        circuit = sum(value for _, value in r["hub_exchange_circuit_open"])
         healthy, checks = self.health() if self.health is not None else (True, {})
         return {
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -111,13 +132,13 @@ class OpsState:
                 "acks": {k: int(v) for k, v in acks.items()},
                 "ack_rate": round(rates.get("acks", 0.0), 1),
                 "requests": requests,
-                "retries": int(r.get_sample_value("hub_exchange_retries_total") or 0),
-                "failures": int(r.get_sample_value("hub_exchange_failures_total") or 0),
+                "retries": int(sum(value for _, value in r["hub_exchange_retries_total"])),
+                "failures": int(sum(value for _, value in r["hub_exchange_failures_total"])),
             },
             "indicators": {
                 dimension: {
                     labels["value"]: round(value, 6)
-                    for labels, value in _samples(r, "hub_indicator_ratio")
+                    for labels, value in r["hub_indicator_ratio"]
                     if labels.get("indicator") == "reuse_rate"
                     and labels.get("dimension") == dimension
                     and labels.get("period") == "month"
