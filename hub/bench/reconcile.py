@@ -164,6 +164,7 @@ def bench_reconcile(
     processes: int = 2,
     faust_records: int = 20_000,
     metrics_enabled: bool = True,
+    poll_page: bool = True,
 ) -> list[Figure]:
     """Publish ``records``, then time ``processes`` reconciliation processes through them
     (``metrics_enabled`` False: with every metric counting nothing, HUB_METRICS_ENABLED=false)."""
@@ -205,7 +206,8 @@ def bench_reconcile(
 
         page = PagePoller(logs[0])
         try:
-            page.start()
+            if poll_page:
+                page.start()
             arrivals = count_outputs(
                 bootstrap, [RECONCILED.name, REJECTED.name], records, 600, (low, high), note_cpu, alive
             )
@@ -290,7 +292,8 @@ class PagePoller:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(10)
+        if self._thread.is_alive():
+            self._thread.join(10)
 
     def _url(self) -> str | None:
         found = re.search(
@@ -322,22 +325,28 @@ SUSTAINED = "reconciliation rate"  # the start of the sustained rate's figure na
 def bench_metrics_cost(
     settings: Settings, province: Province, citizens: int, records: int, seed: int, processes: int
 ) -> list[Figure]:
-    """The reconcile benchmark with metrics on, then off (every metric counting nothing), then
-    on again: the sustained rates, and what the metrics cost (on's best against off)."""
-    rates: dict[str, list[float]] = {"on": [], "off": []}
-    for enabled in (True, False, True):
-        figures = bench_reconcile(settings, province, citizens, records, seed, processes, 0, enabled)
+    """The reconcile benchmark with metrics on and off (every metric counting nothing), twice
+    each, alternating, the operations page not polled: the sustained rates, and what the metrics
+    cost (off's best against on's best; this machine's noise is several per cent a run)."""
+    rates: dict[bool, list[float]] = {True: [], False: []}
+    for enabled in (True, False, True, False):
+        figures = bench_reconcile(settings, province, citizens, records, seed, processes, 0, enabled, False)
         (rate,) = [f.value for f in figures if f.name.startswith(SUSTAINED)]
-        rates["on" if enabled else "off"].append(rate)
-    on, off = max(rates["on"]), rates["off"][0]
+        rates[enabled].append(rate)
+    on, off = max(rates[True]), max(rates[False])
     cost = (off - on) / off * 100 if off else float("nan")
     return [
         *(
             Figure(f"reconciliation rate, metrics on, run {i + 1}", r, "records/s")
-            for i, r in enumerate(rates["on"])
+            for i, r in enumerate(rates[True])
         ),
-        Figure("reconciliation rate, metrics off (HUB_METRICS_ENABLED=false)", off, "records/s"),
-        Figure("what the metrics cost: off's rate over on's best", cost, "%", "<= 3 %", cost <= 3.0),
+        *(
+            Figure(
+                f"reconciliation rate, metrics off (HUB_METRICS_ENABLED=false), run {i + 1}", r, "records/s"
+            )
+            for i, r in enumerate(rates[False])
+        ),
+        Figure("what the metrics cost: off's best rate over on's best", cost, "%", "<= 3 %", cost <= 3.0),
     ]
 
 

@@ -81,9 +81,9 @@ def bench(
     of that archive (>= 1 GB/min); the same records stamped over a week, and
     one day of them replayed by time range (in seconds).
 
-    metrics-cost: the reconcile benchmark with metrics on, off
-    (HUB_METRICS_ENABLED=false: every metric counts nothing), on again; what the
-    metrics cost (<= 3 %).
+    metrics-cost: the reconcile benchmark with metrics on and off
+    (HUB_METRICS_ENABLED=false: every metric counts nothing), twice each,
+    alternating; what the metrics cost (<= 3 %).
 
     publish: simulate and publish records from this one process, validation
     and Avro encoding included, into the broker (embedded unless
@@ -152,7 +152,7 @@ def bench(
     if "metrics-cost" in chosen:
         from hub.bench.reconcile import bench_metrics_cost
 
-        err.print(f"metrics-cost: reconcile {reconcile_records:,} records with metrics on, off, on ...")
+        err.print(f"metrics-cost: reconcile {reconcile_records:,} records with metrics on, off, on, off ...")
         figures += bench_metrics_cost(settings, province, citizens, reconcile_records, seed, processes)
     if "publish" in chosen:
         err.print(f"publish: simulating and publishing {records:,} records ...")
