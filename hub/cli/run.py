@@ -39,7 +39,7 @@ def run(
 
     from hub.cli.console import err, wait_for_signal
     from hub.cli.ops import start_page
-    from hub.errors import HubError
+    from hub.errors import HubError, PortInUseError
     from hub.metrics import HubMetrics, MetricsServer
     from hub.runtime import Runtime
     from hub.service import Service, stage_names
@@ -55,14 +55,24 @@ def run(
             from hub.cli.archive import restore_into
 
             restore_into(runtime.clients, settings.resolved_archive_dir)
-        server = stack.enter_context(MetricsServer(metrics, settings.metrics_host, settings.metrics_port))
+        try:
+            server: MetricsServer | None = stack.enter_context(
+                MetricsServer(metrics, settings.metrics_host, settings.metrics_port)
+            )
+        except PortInUseError as exc:  # the stages still do their work, and say so
+            err.print(
+                f"warning: {exc}; running without /metrics and /health", highlight=False, soft_wrap=True
+            )
+            server = None
         service = stack.enter_context(Service(runtime, metrics, chosen))
-        server.health = service.health
+        if server is not None:
+            server.health = service.health
         page = start_page(stack, settings, metrics, service)
+        endpoints = f"{server.url} (health: {server.health_url})" if server is not None else "-"
         err.print(
             f"running {', '.join(chosen)}\n  broker   {runtime.clients.bootstrap}\n"
             f"  database {settings.database_description}\n  exchange {runtime.exchange_url or '-'}\n"
-            f"  metrics  {server.url} (health: {server.health_url})\n  page     {page or '-'}"
+            f"  metrics  {endpoints}\n  page     {page or '-'}"
             + (f"\n  live     {service.tables.url} (the indicators' faust tables)" if service.tables else ""),
             highlight=False,
             soft_wrap=True,

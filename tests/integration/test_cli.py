@@ -254,3 +254,35 @@ def test_topics_piped_prints_every_name_whole(tmp_path: Path) -> None:
     rows = [line.split("\t") for line in result.stdout.splitlines()]
     assert rows[0][:2] == ["topic", "partitions"]
     assert [row[0] for row in rows[1:]] == [topic.name for topic in ALL_TOPICS]
+
+
+def test_taken_metrics_and_page_ports_are_said_and_the_hub_runs_on(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    with socket.socket() as metrics_port, socket.socket() as page_port:
+        for taken in (metrics_port, page_port):
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+        env |= {
+            "HUB_DATA_DIR": str(tmp_path / "data"),
+            "HUB_METRICS_PORT": str(metrics_port.getsockname()[1]),
+            "HUB_OPS_PORT": str(page_port.getsockname()[1]),
+        }
+        log = tmp_path / "run.log"
+        with log.open("wb") as out:
+            worker = subprocess.Popen([*HUB, "run", "--stage", "archive"], env=env, stderr=out, cwd=tmp_path)
+        try:
+            deadline = time.monotonic() + 90
+            while "running archive" not in log.read_text():
+                assert worker.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+            text = log.read_text()
+            assert "HUB_METRICS_PORT" in text and "HUB_OPS_PORT" in text and "Traceback" not in text
+            time.sleep(1)
+            assert worker.poll() is None  # still running, doing its work
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(60)
+    assert worker.returncode == 0, log.read_text()[-2000:]
