@@ -362,7 +362,7 @@ def test_stage_counts_outcomes_only_once_committed(codec: AvroCodec) -> None:
     outputs = stage.process(batch)
     assert len(views) == 1  # one registry view per batch
     assert [o.topic for o in outputs] == [RECONCILED.name] * 3 + [REJECTED.name] * 2
-    assert outcome(metrics, "land", "reconciled", "MATCHED") is None  # not committed yet
+    assert outcome(metrics, "land", "reconciled", "MATCHED") == 0  # not committed yet (a series at 0)
 
     stage.committed()
     assert outcome(metrics, "land", "reconciled", "MATCHED") == 2
