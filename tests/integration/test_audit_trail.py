@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,6 +29,7 @@ from hub.topics import DEPARTMENT_TOPICS, EXCHANGE_ACKS, Department, Group
 from producers.population import generate_population
 from producers.publisher import DepartmentPublisher
 from producers.simulate import generate_records
+from tests.integration.traffic import settle
 
 pytestmark = pytest.mark.integration
 
@@ -70,23 +70,6 @@ def _publish(
     return matched
 
 
-def _settle(service: Service, done: Callable[[], bool]) -> None:
-    """Wait until ``done`` and every stage has read everything, and nothing moves for 2 s."""
-    deadline, quiet_since, last = time.monotonic() + 120, None, None
-    while True:
-        assert time.monotonic() < deadline, {n: r.stats for n, r in service.runners.items()}
-        now = tuple(r.stats.consumed for r in service.runners.values())
-        settled = done() and all(r.stats.caught_up for r in service.runners.values())
-        if settled and now == last:
-            quiet_since = quiet_since or time.monotonic()
-            if time.monotonic() - quiet_since >= 2.0:
-                return
-        else:
-            quiet_since = None
-        last = now
-        time.sleep(0.2)
-
-
 def _archived(archive: Path) -> dict[Position, bytes | None]:
     found: dict[Position, bytes | None] = {}
     for r in archive_records(archive):
@@ -103,7 +86,7 @@ def test_restore_after_a_broker_restart_loses_nothing_and_reprocesses_nothing(tm
         with Service(runtime, HubMetrics()) as service:
             exchange = service.exchange
             assert exchange is not None
-            _settle(service, lambda: exchange.ledger.count() >= matched)
+            settle(service, lambda: exchange.ledger.count() >= matched)
     before = _archived(archive)  # the first broker is gone, and every record with it
     assert verify(archive).ok
 
@@ -129,7 +112,7 @@ def test_restore_after_a_broker_restart_loses_nothing_and_reprocesses_nothing(tm
         with Service(runtime, HubMetrics()) as service:
             exchange = service.exchange
             assert exchange is not None
-            _settle(service, lambda: exchange.ledger.count() >= matched + matched_after)
+            settle(service, lambda: exchange.ledger.count() >= matched + matched_after)
             consumed = {name: runner.stats.consumed for name, runner in service.runners.items()}
             assert exchange.ledger.count() == matched + matched_after
         acks = Counter(
@@ -222,7 +205,7 @@ def test_the_trace_of_a_record_shows_every_step(tmp_path: Path) -> None:
         with Service(runtime, HubMetrics()) as service:
             exchange = service.exchange
             assert exchange is not None
-            _settle(service, lambda: exchange.ledger.count() >= matched)
+            settle(service, lambda: exchange.ledger.count() >= matched)
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
     env |= {
         "HUB_DATA_DIR": str(tmp_path),
@@ -275,7 +258,7 @@ def test_rerunning_an_archived_period_reproduces_the_live_indicators_exactly(tmp
         with Service(runtime, HubMetrics()) as service:
             exchange = service.exchange
             assert exchange is not None
-            _settle(service, lambda: exchange.ledger.count() >= matched)
+            settle(service, lambda: exchange.ledger.count() >= matched)
         live = {dim: DossierStore(runtime.engine).tallies(dim) for dim in DIMENSIONS}
     end = int(time.time() * 1000) + 1
     archive = live_db / "archive"
@@ -297,7 +280,7 @@ def test_rerunning_an_archived_period_reproduces_the_live_indicators_exactly(tmp
         assert republished >= PER_DEPARTMENT * len(Department) + matched
         with Service(runtime, HubMetrics(), ("reconcile", "indicators")) as service:
             reconciled = service.runners["indicators"]
-            _settle(service, lambda: reconciled.stats.consumed >= republished)
+            settle(service, lambda: reconciled.stats.consumed >= republished)
         rerun = {dim: DossierStore(runtime.engine).tallies(dim) for dim in DIMENSIONS}
         engine = connect(f"sqlite:///{live_db / 'hub.db'}")
         assert DossierStore(engine).count() == DossierStore(runtime.engine).count() > 0

@@ -9,7 +9,6 @@ import os
 import shutil
 import time
 from contextlib import ExitStack
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,13 +16,10 @@ import pytest
 from hub.cli.ops import start_page
 from hub.kafka.broker import EmbeddedBroker
 from hub.metrics import HubMetrics
-from hub.province import VIETNAM, load_province
-from hub.registry import RegistryStore
 from hub.runtime import Runtime
-from hub.service import Service, publishers_for
+from hub.service import Service
 from hub.settings import Settings
-from producers.population import generate_population
-from producers.simulate import generate_records
+from tests.integration.traffic import publish_last_week, settle
 
 pytestmark = pytest.mark.integration
 
@@ -60,24 +56,11 @@ def test_the_page_shows_what_the_metrics_hold(chromium: str, tmp_path: Path) -> 
             Runtime(settings.model_copy(update={"kafka_bootstrap": broker.bootstrap}))
         )
         runtime.prepare()
-        population = generate_population(load_province("74"), 2000, seed=3)
-        RegistryStore(runtime.engine).upsert(population)
-        start = datetime.now(VIETNAM).date() - timedelta(days=8)
-        for department, publisher in publishers_for(runtime, metrics).items():
-            for simulated in generate_records(population, department, PER_DEPARTMENT, 11, start=start):
-                simulated.send(publisher)
-            publisher.flush()
+        publish_last_week(runtime, metrics, PER_DEPARTMENT)
         service = stack.enter_context(Service(runtime, metrics))
         url = start_page(stack, runtime.settings, metrics, service)
         assert url is not None
-        deadline = time.monotonic() + 120
-        while not (
-            service.runners["reconcile"].stats.consumed >= 4 * PER_DEPARTMENT
-            and all(r.stats.caught_up for r in service.runners.values())
-        ):
-            assert time.monotonic() < deadline, {n: r.stats for n, r in service.runners.items()}
-            time.sleep(0.2)
-        time.sleep(1.5)  # the last batches' counts and gauges
+        settle(service)
 
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -21,16 +20,13 @@ from hub.audit.replay import Span, from_topic
 from hub.kafka.broker import EmbeddedBroker
 from hub.metrics import HubMetrics, MetricsServer
 from hub.net import free_port
-from hub.province import VIETNAM, load_province
-from hub.registry import RegistryStore
 from hub.runtime import Runtime
-from hub.service import Service, publishers_for
+from hub.service import Service
 from hub.settings import Settings
 from hub.stages.indicators.periods import month
 from hub.stages.indicators.store import DossierStore
 from hub.topics import RECONCILED
-from producers.population import generate_population
-from producers.simulate import generate_records
+from tests.integration.traffic import publish_last_week, settle
 
 pytestmark = pytest.mark.integration
 
@@ -105,24 +101,11 @@ def test_promql_agrees_with_the_topics_and_hub_report(
         Runtime(Settings(kafka_bootstrap=broker.bootstrap, database_url=db, data_dir=tmp_path)) as runtime,
     ):
         runtime.prepare()
-        population = generate_population(load_province("74"), 2000, seed=3)
-        RegistryStore(runtime.engine).upsert(population)
-        start = datetime.now(VIETNAM).date() - timedelta(days=8)  # within the indicators' lateness
-        for department, publisher in publishers_for(runtime, metrics).items():
-            for simulated in generate_records(population, department, PER_DEPARTMENT, 11, start=start):
-                simulated.send(publisher)
-            publisher.flush()
+        publish_last_week(runtime, metrics, PER_DEPARTMENT)
         with Service(runtime, metrics) as service:
             exchange = service.exchange
             assert exchange is not None
-            deadline = time.monotonic() + 120
-            while not (
-                service.runners["reconcile"].stats.consumed >= 4 * PER_DEPARTMENT
-                and all(r.stats.caught_up for r in service.runners.values())
-            ):
-                assert time.monotonic() < deadline, {n: r.stats for n, r in service.runners.items()}
-                time.sleep(0.2)
-            time.sleep(1.0)
+            settle(service)
             reconciled = len(list(from_topic(runtime.clients, RECONCILED.name, Span())))
             latest = DossierStore(runtime.engine).latest_day()
             assert latest is not None
