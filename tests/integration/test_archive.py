@@ -15,6 +15,7 @@ import pytest
 
 from hub.archive import verify
 from hub.archive.segments import read_segment, readable
+from hub.audit.replay import Span, from_topic
 from hub.bench.forward import publish_reconciled
 from hub.kafka.broker import EmbeddedBroker
 from hub.runtime import Runtime
@@ -64,8 +65,8 @@ def test_a_killed_archiver_loses_nothing_and_duplicates_nothing(
         runtime.prepare()
         publish_reconciled(runtime, range(RECORDS))
         expected = {}
-        for message in _read_all(runtime):
-            expected[message.topic(), message.partition(), message.offset()] = message.value()
+        for record in from_topic(runtime.clients, RECONCILED.name, Span()):
+            expected[record.topic, record.partition, record.offset] = record.value
     env = _env(own_broker, tmp_path, archive)
     worker = _start(env, tmp_path / "archive-0.log")
 
@@ -94,26 +95,6 @@ def test_a_killed_archiver_loses_nothing_and_duplicates_nothing(
     verdict = verify(archive)
     assert verdict.ok, verdict
     assert verdict.records + verdict.open_records == RECORDS and verdict.segments >= 2
-
-
-def _read_all(runtime: Runtime) -> list[object]:
-    from confluent_kafka import TopicPartition
-
-    consumer = runtime.clients.consumer("hub.test.archive-read", **{"enable.partition.eof": True})
-    partitions = [
-        TopicPartition(RECONCILED.name, p, 0)
-        for p in consumer.list_topics(RECONCILED.name, timeout=10).topics[RECONCILED.name].partitions
-    ]
-    consumer.assign(partitions)
-    messages, ended = [], 0
-    while ended < len(partitions):
-        for message in consumer.consume(5000, 1.0):
-            if message.error():
-                ended += 1
-            else:
-                messages.append(message)
-    consumer.close()
-    return messages
 
 
 def test_an_archive_that_cannot_be_written_stops_the_archiver(

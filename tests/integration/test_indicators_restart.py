@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
+from hub.audit.live import partitions_of, read
 from hub.bench.forward import publish_reconciled, reconciled_record
 from hub.db import connect
 from hub.kafka.broker import EmbeddedBroker
@@ -51,23 +51,13 @@ def _publish_acks(runtime: Runtime) -> None:
 
 
 def _everything(runtime: Runtime, topics: list[str]) -> list[Any]:
-    """Every message of ``topics``, partition by partition, from the start."""
-    consumer = runtime.clients.consumer("hub.test.read-all", **{"enable.partition.eof": True})
-    partitions = [
-        TopicPartition(topic, p, 0)
+    """Every message of ``topics``, from the start of every partition, to their ends."""
+    clients = runtime.clients
+    return [
+        message
         for topic in topics
-        for p in consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        for message in read(clients, topic, dict.fromkeys(range(partitions_of(clients, topic)), 0))
     ]
-    consumer.assign(partitions)
-    messages, ended = [], 0
-    while ended < len(partitions):
-        for message in consumer.consume(5000, 1.0):
-            if message.error():
-                ended += 1
-            else:
-                messages.append(message)
-    consumer.close()
-    return messages
 
 
 def test_a_killed_and_restarted_worker_ends_as_a_clean_run_does(
