@@ -18,7 +18,7 @@ from hub.archive.chain import ArchivedRecord
 from hub.archive.segments import _META, _incarnation_of, _manifests, _segment_name, read_segment, readable
 from hub.errors import ArchiveError
 
-__all__ = ["Segment", "archive_records", "latest_incarnation", "schema_texts", "segments"]
+__all__ = ["Segment", "archive_records", "latest_incarnation", "partitions_held", "schema_texts", "segments"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,7 @@ class Segment:
     first_timestamp: int | None = None  # ms since the epoch
     last_timestamp: int | None = None
     topics: frozenset[str] | None = None
+    partitions: dict[str, int] | None = None  # topic → its highest partition archived here, plus one
 
     def may_hold(self, topics: Collection[str] | None, start_ms: int | None, end_ms: int | None) -> bool:
         """Whether records of ``topics`` in [``start_ms``, ``end_ms``) may be in this segment."""
@@ -74,6 +75,11 @@ def segments(directory: Path) -> list[Segment]:
                     manifest.get("first_timestamp"),
                     manifest.get("last_timestamp"),
                     frozenset(manifest.get("offsets", {})),
+                    {
+                        topic: max(int(p) for p in spans) + 1
+                        for topic, spans in manifest.get("offsets", {}).items()
+                        if spans
+                    },
                 )
             )
         except (ValueError, KeyError, TypeError) as exc:
@@ -124,6 +130,23 @@ def archive_records(
                 ):
                     continue
             yield record
+
+
+def partitions_held(directory: Path, incarnation: int) -> dict[str, int]:
+    """Topic → how many partitions the archive holds records of in ``incarnation``: from the
+    sealed segments' manifests, and the open segment's records."""
+    held: dict[str, int] = {}
+    for segment in segments(directory):
+        if segment.incarnation != incarnation:
+            continue
+        found = segment.partitions
+        if found is None:  # the open segment: its records say
+            found = {}
+            for record in readable(segment.path)[0]:
+                found[record.topic] = max(found.get(record.topic, 0), record.partition + 1)
+        for topic, n in found.items():
+            held[topic] = max(held.get(topic, 0), n)
+    return held
 
 
 def schema_texts(directory: Path) -> dict[int, str]:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
-from hub.archive.reader import archive_records, latest_incarnation
+from hub.archive.reader import archive_records, latest_incarnation, partitions_held
 from hub.archive.segments import ArchiveWriter
 from hub.errors import ArchiveError, BrokerError
 from hub.kafka.clients import KafkaClients
@@ -79,9 +79,7 @@ def restore(
     commit every consumer group where it had got to; see the module doc."""
     incarnation = incarnation or latest_incarnation(directory)
     done = Restored(incarnation)
-    partitions: dict[str, int] = {}
-    for record in archive_records(directory, incarnation=incarnation):  # what is there, first
-        partitions[record.topic] = max(partitions.get(record.topic, 0), record.partition + 1)
+    partitions = partitions_held(directory, incarnation)  # what is there, from the manifests
     if not partitions:
         raise ArchiveError(f"the archive {directory} holds no records of incarnation {incarnation}")
     _prepare(clients, partitions)

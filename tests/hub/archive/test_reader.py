@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hub.archive import ArchivedRecord, ArchiveWriter
-from hub.archive.reader import archive_records, latest_incarnation, schema_texts, segments
+from hub.archive.reader import archive_records, latest_incarnation, partitions_held, schema_texts, segments
 from hub.errors import ArchiveError
 
 HOUR = 3_600_000
@@ -44,6 +44,8 @@ def test_the_open_segment_and_incarnations(tmp_path: Path) -> None:
     held = segments(tmp_path)
     assert [(s.sealed, s.incarnation) for s in held] == [(True, 1), (False, 2)]
     assert latest_incarnation(tmp_path) == 2
+    assert partitions_held(tmp_path, 1) == partitions_held(tmp_path, 2) == {"lgsp.reconciled": 1}
+    assert partitions_held(tmp_path, 3) == {}
     assert [r.offset for r in archive_records(tmp_path, incarnation=2)] == [0, 1]
     assert len(list(archive_records(tmp_path))) == 6
     with held[1].path.open("ab") as file:
